@@ -1,0 +1,3 @@
+from fiberassure.cli import main
+
+main()

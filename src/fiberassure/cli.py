@@ -1,0 +1,17 @@
+"""The `fiberassure` command."""
+
+import typer
+
+from fiberassure.wholesale.cli import app as wholesale_app
+
+# Local variables in tracebacks could show secrets: keep tracebacks plain.
+app = typer.Typer(
+    help="fiberassure: service assurance for wholesale fibre networks.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(wholesale_app, name="wholesale")
+
+
+def main() -> None:
+    app()

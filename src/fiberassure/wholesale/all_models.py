@@ -1,0 +1,18 @@
+"""Imports every table so `Base.metadata` is complete (for Alembic and the tests)."""
+
+from fiberassure.wholesale.events.models import OutboxEvent
+from fiberassure.wholesale.idempotency.models import IdempotencyRecord
+from fiberassure.wholesale.inventory.models import Service
+from fiberassure.wholesale.operators.models import ApiClient, Operator
+from fiberassure.wholesale.tickets.models import TicketNote, TicketStatusChange, TroubleTicket
+
+__all__ = [
+    "ApiClient",
+    "IdempotencyRecord",
+    "Operator",
+    "OutboxEvent",
+    "Service",
+    "TicketNote",
+    "TicketStatusChange",
+    "TroubleTicket",
+]

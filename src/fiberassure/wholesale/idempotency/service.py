@@ -1,0 +1,74 @@
+"""`Idempotency-Key` on POST: the same key and body get the first response again; the same
+key with a different body is refused (422). Records expire after the retention setting."""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fiberassure.tmf.errors import IdempotencyKeyReused, InvalidRequest
+from fiberassure.wholesale.idempotency.models import IdempotencyRecord
+from fiberassure.wholesale.idempotency.repository import IdempotencyRepository
+
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+    location: str | None
+
+
+def fingerprint(endpoint: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def previous_response(
+    session: AsyncSession, operator_id: str, key: str, endpoint: str, body: dict[str, Any]
+) -> StoredResponse | None:
+    """The response recorded for this key, or None if the key is new."""
+    if not KEY_PATTERN.match(key):
+        raise InvalidRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
+    record = await IdempotencyRepository(session).get(operator_id, key)
+    if record is None:
+        return None
+    if record.request_fingerprint != fingerprint(endpoint, body):
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key} was used for a different request on {record.endpoint}"
+        )
+    return StoredResponse(record.response_status, record.response_body, record.response_location)
+
+
+def remember_response(
+    session: AsyncSession,
+    *,
+    operator_id: str,
+    key: str,
+    endpoint: str,
+    body: dict[str, Any],
+    response: StoredResponse,
+    now: datetime,
+) -> None:
+    """Store the response in the same transaction as the change it reports."""
+    IdempotencyRepository(session).add(
+        IdempotencyRecord(
+            operator_id=operator_id,
+            key=key,
+            endpoint=endpoint,
+            request_fingerprint=fingerprint(endpoint, body),
+            response_status=response.status,
+            response_body=response.body,
+            response_location=response.location,
+            created_at=now,
+        )
+    )
+
+
+async def forget_expired(session: AsyncSession, before: datetime) -> int:
+    return await IdempotencyRepository(session).delete_older_than(before)

@@ -1,0 +1,32 @@
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fiberassure.wholesale.inventory.models import Service
+
+
+class ServiceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def _scoped(statement: Select[Service], operator_id: str) -> Select[Service]:
+        """The only place where a retail operator's view of the inventory is narrowed."""
+        return statement.where(Service.operator_id == operator_id)
+
+    async def get_for_operator(self, service_id: str, operator_id: str) -> Service | None:
+        statement = self._scoped(select(Service).where(Service.id == service_id), operator_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get(self, service_id: str) -> Service | None:
+        """Unscoped: for the wholesaler's own operations."""
+        return await self.session.get(Service, service_id)
+
+    async def get_by_serial(self, ont_serial_number: str) -> Service | None:
+        statement = select(Service).where(Service.ont_serial_number == ont_serial_number)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count(Service.id)))).scalar_one())
+
+    def add(self, service: Service) -> None:
+        self.session.add(service)

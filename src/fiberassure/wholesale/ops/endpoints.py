@@ -1,0 +1,221 @@
+"""Operations API for the wholesaler's staff and systems (scope `ops`): drive any operator's
+ticket through the wholesale side of the lifecycle."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from fiberassure.tmf import trouble_ticket as tmf
+from fiberassure.tmf.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidTransition,
+    NotAuthenticated,
+    NotFound,
+    UnsupportedMediaType,
+    error_responses,
+)
+from fiberassure.tmf.ticket_lifecycle import Action, Actor, TicketStatus, allowed_actions
+from fiberassure.wholesale.http import (
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    require_json_body,
+    require_scope,
+)
+from fiberassure.wholesale.operators.schemas import Scope
+from fiberassure.wholesale.operators.service import Principal
+from fiberassure.wholesale.ops.schemas import (
+    ActionBody,
+    AddNoteBody,
+    ReplaceOntBody,
+    RequestInformationBody,
+    ResolveBody,
+)
+from fiberassure.wholesale.tickets.models import TroubleTicket
+from fiberassure.wholesale.tickets.service import TicketService, etag
+
+router = APIRouter(prefix="/ops/v1", tags=["Wholesale operations"])
+OpsPrincipal = Annotated[Principal, Depends(require_scope(Scope.OPS))]
+TicketId = Annotated[str, Path(alias="id", max_length=100)]
+ACTION_ERRORS = error_responses(
+    NotAuthenticated,
+    Forbidden,
+    NotFound,
+    InvalidRequest,
+    InvalidTransition,
+    Conflict,
+    UnsupportedMediaType,
+)
+OptionalActionBody = Annotated[ActionBody | None, Body()]
+
+
+def _service(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> TicketService:
+    return TicketService(session, settings, clock.now(), request.app.state.base_url)
+
+
+ServiceDep = Annotated[TicketService, Depends(_service)]
+
+
+def _response(service: TicketService, ticket: TroubleTicket) -> JSONResponse:
+    body = service.render(ticket).to_wire()
+    body["allowedActions"] = [
+        str(a) for a in allowed_actions(TicketStatus(ticket.status), Actor.WHOLESALE)
+    ]
+    return JSONResponse(body, headers={"ETag": etag(ticket)})
+
+
+def _author(body: ActionBody | AddNoteBody | None, principal: Principal) -> str:
+    return (body.author if body and body.author else None) or f"NOC ({principal.client_id})"
+
+
+@router.get(
+    "/troubleTicket/{id}",
+    response_model=tmf.TroubleTicket,
+    summary="Any operator's ticket, with the wholesale actions allowed now",
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_ticket(ticket_id: TicketId, _: OpsPrincipal, service: ServiceDep) -> JSONResponse:
+    return _response(service, await service.get(ticket_id))
+
+
+async def _simple_action(
+    action: Action,
+    ticket_id: str,
+    body: ActionBody | None,
+    principal: Principal,
+    service: TicketService,
+) -> JSONResponse:
+    ticket = await service.act(
+        ticket_id,
+        action,
+        note=body.note if body else None,
+        author=_author(body, principal),
+    )
+    return _response(service, ticket)
+
+
+ActionDependencies = [Depends(require_json_body)]
+
+
+@router.post(
+    "/troubleTicket/{id}/start", summary="acknowledged → inProgress", responses=ACTION_ERRORS
+)
+async def start(
+    ticket_id: TicketId,
+    principal: OpsPrincipal,
+    service: ServiceDep,
+    body: OptionalActionBody = None,
+) -> JSONResponse:
+    return await _simple_action(Action.START, ticket_id, body, principal, service)
+
+
+@router.post(
+    "/troubleTicket/{id}/requestInformation",
+    summary="→ pending: the customer cannot be reached or information is missing",
+    dependencies=ActionDependencies,
+    responses=ACTION_ERRORS,
+)
+async def request_information(
+    ticket_id: TicketId, body: RequestInformationBody, principal: OpsPrincipal, service: ServiceDep
+) -> JSONResponse:
+    ticket = await service.act(
+        ticket_id,
+        Action.REQUEST_INFORMATION,
+        reason=body.reason,
+        field_path=body.field_path,
+        note=body.note,
+        author=_author(body, principal),
+    )
+    return _response(service, ticket)
+
+
+@router.post("/troubleTicket/{id}/hold", summary="inProgress → held", responses=ACTION_ERRORS)
+async def hold(
+    ticket_id: TicketId,
+    principal: OpsPrincipal,
+    service: ServiceDep,
+    body: OptionalActionBody = None,
+) -> JSONResponse:
+    return await _simple_action(Action.HOLD, ticket_id, body, principal, service)
+
+
+@router.post("/troubleTicket/{id}/release", summary="held → inProgress", responses=ACTION_ERRORS)
+async def release(
+    ticket_id: TicketId,
+    principal: OpsPrincipal,
+    service: ServiceDep,
+    body: OptionalActionBody = None,
+) -> JSONResponse:
+    return await _simple_action(Action.RELEASE, ticket_id, body, principal, service)
+
+
+@router.post(
+    "/troubleTicket/{id}/replaceOnt",
+    summary="Record a new ONT on the line; the retail operator is told the new serial",
+    dependencies=ActionDependencies,
+    responses=ACTION_ERRORS,
+)
+async def replace_ont(
+    ticket_id: TicketId, body: ReplaceOntBody, principal: OpsPrincipal, service: ServiceDep
+) -> JSONResponse:
+    ticket = await service.act(
+        ticket_id,
+        Action.REPLACE_ONT,
+        new_ont=(body.new_serial_number, body.model),
+        note=body.note,
+        author=_author(body, principal),
+    )
+    return _response(service, ticket)
+
+
+@router.post(
+    "/troubleTicket/{id}/resolve", summary="inProgress → resolved", responses=ACTION_ERRORS
+)
+async def resolve(
+    ticket_id: TicketId,
+    principal: OpsPrincipal,
+    service: ServiceDep,
+    body: Annotated[ResolveBody | None, Body()] = None,
+) -> JSONResponse:
+    ticket = await service.act(
+        ticket_id,
+        Action.RESOLVE,
+        reason=body.resolution_code if body else None,
+        note=body.note if body else None,
+        author=_author(body, principal),
+    )
+    return _response(service, ticket)
+
+
+@router.post(
+    "/troubleTicket/{id}/rejectNoFault",
+    summary="No fault on the wholesale network: → cancelled (noFaultFound)",
+    responses=ACTION_ERRORS,
+)
+async def reject_no_fault(
+    ticket_id: TicketId,
+    principal: OpsPrincipal,
+    service: ServiceDep,
+    body: OptionalActionBody = None,
+) -> JSONResponse:
+    return await _simple_action(Action.REJECT_NO_FAULT, ticket_id, body, principal, service)
+
+
+@router.post(
+    "/troubleTicket/{id}/addNote",
+    summary="A note for the retail operator; the status stays",
+    dependencies=ActionDependencies,
+    responses=ACTION_ERRORS,
+)
+async def add_note(
+    ticket_id: TicketId, body: AddNoteBody, principal: OpsPrincipal, service: ServiceDep
+) -> JSONResponse:
+    ticket = await service.act(
+        ticket_id, Action.ADD_NOTE, note=body.text, author=_author(body, principal)
+    )
+    return _response(service, ticket)

@@ -1,0 +1,65 @@
+"""Typed settings, each read from a FIBERASSURE_* environment variable (see docs/settings.md)."""
+
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fiberassure.tmf.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+# Usable only in development: a production deployment must set its own key.
+DEVELOPMENT_SIGNING_KEY = "fiberassure-development-only-signing-key-do-not-use"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIBERASSURE_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///fiberassure.db"
+    # Public base URL used in `href` and `Location`; empty means "derive from the request".
+    public_base_url: str = ""
+    token_signing_key: str = DEVELOPMENT_SIGNING_KEY
+    token_ttl: Duration = timedelta(minutes=15)
+    auto_close_after: Duration = timedelta(hours=24)
+    pending_timeout: Duration = timedelta(days=5)
+    sla_standard: Duration = timedelta(hours=24)
+    sla_enhanced: Duration = timedelta(hours=8)
+    scheduler_interval: Duration = timedelta(seconds=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    page_limit_max: int = Field(default=1000, ge=1)
+    page_limit_default: int = Field(default=100, ge=1)
+    idempotency_retention: Duration = timedelta(hours=24)
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+    sqlite_busy_timeout: Duration = timedelta(seconds=30)
+    database_pool_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> "Settings":
+        if self.environment is Environment.PRODUCTION:
+            if self.token_signing_key == DEVELOPMENT_SIGNING_KEY:
+                raise ValueError(
+                    "FIBERASSURE_TOKEN_SIGNING_KEY must be set in production "
+                    "(the built-in key is public)"
+                )
+            if len(self.token_signing_key) < 32:
+                raise ValueError("FIBERASSURE_TOKEN_SIGNING_KEY needs at least 32 characters")
+        if self.page_limit_default > self.page_limit_max:
+            raise ValueError("FIBERASSURE_PAGE_LIMIT_DEFAULT exceeds FIBERASSURE_PAGE_LIMIT_MAX")
+        return self
+
+    @cached_property
+    def sla_durations(self) -> dict[str, timedelta]:
+        return {"standard": self.sla_standard, "enhanced": self.sla_enhanced}
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        return Settings.model_validate({**self.model_dump(), **changes})
