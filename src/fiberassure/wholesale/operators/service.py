@@ -157,9 +157,9 @@ def principal_from_token(token: str, signing_key: str, now: datetime) -> Princip
         signing_key,
         algorithms=[TOKEN_ALGORITHM],
         audience=TOKEN_AUDIENCE,
-        options={"require": ["sub", "exp", "scope"], "verify_exp": False},
+        options={"require": ["sub", "exp", "scope"], "verify_exp": False, "verify_iat": False},
     )
-    # Expiry is checked against the injectable clock, not the wall clock.
+    # Expiry (and issue time) are checked against the injectable clock, not the wall clock.
     if int(claims["exp"]) <= int(now.timestamp()):
         raise jwt.ExpiredSignatureError("token expired")
     return Principal(
