@@ -12,6 +12,7 @@ class OutboxRepository:
         self.session.add(event)
 
     async def for_resource(self, resource_type: str, resource_id: str) -> list[OutboxEvent]:
+        """Unscoped: the outbox is read by the wholesaler's dispatcher, not by tenants."""
         statement = (
             select(OutboxEvent)
             .where(OutboxEvent.resource_type == resource_type)
@@ -21,6 +22,7 @@ class OutboxRepository:
         return list((await self.session.execute(statement)).scalars())
 
     async def after(self, position: int, limit: int = 500) -> list[OutboxEvent]:
+        """Unscoped: the outbox is read by the wholesaler's dispatcher, not by tenants."""
         statement = (
             select(OutboxEvent)
             .where(OutboxEvent.position > position)

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fiberassure.wholesale.idempotency.models import IdempotencyRecord
@@ -10,11 +10,16 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    @staticmethod
+    def _scoped(
+        statement: Select[IdempotencyRecord], operator_id: str
+    ) -> Select[IdempotencyRecord]:
+        """The only place where idempotency records are narrowed to one operator."""
+        return statement.where(IdempotencyRecord.operator_id == operator_id)
+
     async def get(self, operator_id: str, key: str) -> IdempotencyRecord | None:
-        statement = (
-            select(IdempotencyRecord)
-            .where(IdempotencyRecord.operator_id == operator_id)
-            .where(IdempotencyRecord.key == key)
+        statement = self._scoped(
+            select(IdempotencyRecord).where(IdempotencyRecord.key == key), operator_id
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
@@ -22,6 +27,7 @@ class IdempotencyRepository:
         self.session.add(record)
 
     async def delete_older_than(self, instant: datetime) -> int:
+        """Unscoped: expiry runs for every operator at once."""
         result = await self.session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < instant)
         )

@@ -22,10 +22,12 @@ class ServiceRepository:
         return await self.session.get(Service, service_id)
 
     async def get_by_serial(self, ont_serial_number: str) -> Service | None:
+        """Unscoped: an ONT serial number is unique across the whole network."""
         statement = select(Service).where(Service.ont_serial_number == ont_serial_number)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def count(self) -> int:
+        """Unscoped: the size of the whole inventory."""
         return int((await self.session.execute(select(func.count(Service.id)))).scalar_one())
 
     def add(self, service: Service) -> None:

@@ -64,6 +64,8 @@ class TicketRepository:
         return (await self.session.execute(self._whole(statement, lock))).scalar_one_or_none()
 
     async def open_for_service(self, service_id: str) -> TroubleTicket | None:
+        """Unscoped: a line has at most one open ticket, whoever opened it; callers look the
+        line up through the operator's scope first."""
         statement = (
             select(TroubleTicket)
             .where(TroubleTicket.service_id == service_id)
@@ -80,6 +82,8 @@ class TicketRepository:
     async def search(
         self, criteria: TicketFilter, offset: int, limit: int
     ) -> tuple[list[TroubleTicket], int]:
+        """Tickets matching `criteria`, narrowed to `criteria.operator_id` when it is set (it
+        is empty only for the wholesaler's own searches)."""
         statement = select(TroubleTicket)
         if criteria.operator_id is not None:
             statement = self._scoped(statement, criteria.operator_id)
@@ -119,8 +123,9 @@ class TicketRepository:
     async def claim_due(
         self, deadline: str, status: TicketStatus, now: datetime, limit: int
     ) -> list[str]:
-        """Ids of tickets in `status` whose `deadline` column has passed, locked for this
-        transaction; rows another worker holds are skipped, not waited for."""
+        """Unscoped (the scheduler works for every operator): ids of tickets in `status` whose
+        `deadline` has passed, locked for this transaction; rows another worker holds are
+        skipped, not waited for."""
         column = getattr(TroubleTicket, deadline)
         statement = (
             select(TroubleTicket.id)
