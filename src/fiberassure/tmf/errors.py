@@ -141,4 +141,6 @@ def error_responses(*errors: type[TMFError]) -> dict[int | str, dict[str, Any]]:
     for error in errors:
         entry = responses.setdefault(error.status_code, {"model": ErrorBody, "description": ""})
         entry["description"] = "; ".join(filter(None, [entry["description"], error.reason]))
+    # Also keeps FastAPI from documenting a 422 HTTPValidationError that is never sent.
+    responses["4XX"] = {"model": ErrorBody, "description": "Any other client error"}
     return responses

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -76,7 +76,10 @@ def parse_datetime(raw: str, name: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise InvalidQuery(f"{name} needs a time zone, e.g. 2026-11-28T09:00:00Z")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidQuery(f"{name} is out of range") from None
 
 
 def refuse_unknown_parameters(params: Mapping[str, str], known: Iterable[str]) -> None:

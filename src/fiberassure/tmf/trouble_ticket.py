@@ -191,7 +191,9 @@ class TroubleTicketUpdate(TMFInput):
     @classmethod
     def _refuse_server_set(cls, body: Any) -> Any:
         if isinstance(body, dict):
-            readonly = sorted(k for k in body if k in SERVER_SET_ATTRIBUTES - {"status"})
+            readonly = sorted(
+                k for k in body if k in SERVER_SET_ATTRIBUTES - {"status", "statusChangeReason"}
+            )
             readonly += sorted(
                 k for k in body if k in {"relatedEntity", "ticketType", "externalId"}
             )

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fiberassure.tmf.errors import TMFError
@@ -104,7 +105,8 @@ def serve(
         services = _in_transaction(settings, demo_service_count)
     base_url = base_url_of(settings)
     typer.echo(f"fiberassure wholesale API on {base_url}  (OpenAPI: {base_url}/docs)")
-    typer.echo(f"database: {settings.database_url}")
+    # The URL may hold the database password; the console output often ends up in logs.
+    typer.echo(f"database: {make_url(settings.database_url).render_as_string(hide_password=True)}")
     if demo:
         typer.echo(
             f"demo network: {services} services. "

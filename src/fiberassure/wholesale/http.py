@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -126,6 +126,13 @@ async def require_json_body(request: Request) -> None:
         )
 
 
+async def require_json_body_if_any(request: Request) -> None:
+    """For an optional body: none at all is fine, but a body that is there must be JSON."""
+    has_body = request.headers.get("content-length", "0") != "0"
+    if has_body or "transfer-encoding" in request.headers:
+        await require_json_body(request)
+
+
 class BodySizeLimit:
     """Refuse request bodies above a limit before they are read whole (413)."""
 
@@ -201,9 +208,15 @@ def install_error_handlers(app: FastAPI) -> None:
         message, described = _describe_validation_errors(errors)
         return tmf_error_response(InvalidRequest(message, details={"errors": described}))
 
-    async def on_http_error(_request: Request, error: Exception) -> JSONResponse:
+    async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
         headers = dict(error.headers or {})
+        if isinstance(error.__cause__, _BodyTooLarge):
+            # A body without Content-Length that grew past the limit while FastAPI read it.
+            limit = settings_of(request).max_body_bytes
+            return tmf_error_response(
+                PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+            )
         if error.status_code == 404:
             return tmf_error_response(NotFound("no such resource or path"))
         if error.status_code == 405:
@@ -219,6 +232,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return tmf_error_response(
             Conflict("the change conflicts with a concurrent change; read and retry")
         )
+
+    async def on_data_error(_request: Request, error: Exception) -> JSONResponse:
+        # A value the database cannot store, e.g. a NUL character in a PostgreSQL text column.
+        log.warning("data error", error=str(error).splitlines()[0])
+        return tmf_error_response(InvalidRequest("a value in the request cannot be stored"))
 
     async def on_database_error(_request: Request, error: Exception) -> JSONResponse:
         log.error("database error", error=str(error).splitlines()[0])
@@ -237,5 +255,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

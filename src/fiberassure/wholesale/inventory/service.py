@@ -60,7 +60,12 @@ async def import_services_csv(session: AsyncSession, text: str, now: datetime) -
         )
     problems: list[str] = []
     added = 0
-    for line_number, row in enumerate(reader, start=2):
+    for row in reader:
+        # The reader's count, not ours: it skips blank lines and quoted fields can span lines.
+        line_number = reader.line_num
+        if None in row:  # DictReader files surplus fields under the key None
+            problems.append(f"line {line_number}: more fields than the header has columns")
+            continue
         try:
             record = ServiceRecord(**{CSV_COLUMNS[k]: v for k, v in row.items() if k})
             async with session.begin_nested():

@@ -2,16 +2,18 @@
 
 import base64
 import binascii
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header
+from fastapi import APIRouter, Form, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from fiberassure.tmf.errors import ErrorBody
 from fiberassure.wholesale.http import ClockDep, SessionDep, SettingsDep
 from fiberassure.wholesale.operators.schemas import OAuthErrorBody, TokenResponse
 from fiberassure.wholesale.operators.service import InvalidClient, InvalidScope, issue_token
-
-router = APIRouter(tags=["OAuth2"])
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
@@ -20,6 +22,27 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Basic realm="fiberassure"'
     body = OAuthErrorBody(error=error, error_description=description)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+class OAuthRoute(APIRoute):
+    """A malformed token request gets the RFC 6749 §5.2 body OAuth2 clients expect."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                fields = sorted({str(e.get("loc", ("?",))[-1]) for e in error.errors()})
+                return _oauth_error(
+                    400, "invalid_request", f"missing or invalid: {', '.join(fields)}"
+                )
+
+        return handle
+
+
+router = APIRouter(tags=["OAuth2"], route_class=OAuthRoute)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -37,7 +60,11 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     "/oauth/token",
     response_model=TokenResponse,
     summary="Exchange client credentials for a bearer token",
-    responses={400: {"model": OAuthErrorBody}, 401: {"model": OAuthErrorBody}},
+    responses={
+        400: {"model": OAuthErrorBody},
+        401: {"model": OAuthErrorBody},
+        "4XX": {"model": ErrorBody, "description": "Any other client error (TMF error body)"},
+    },
 )
 async def token(
     session: SessionDep,
@@ -55,7 +82,8 @@ async def token(
     credentials = _basic_credentials(authorization) or (
         (client_id, client_secret) if client_id and client_secret else None
     )
-    if credentials is None:
+    # No client id holds a NUL, and PostgreSQL could not even look one up.
+    if credentials is None or "\x00" in credentials[0]:
         return _oauth_error(401, "invalid_client", "client credentials are required")
     try:
         response = await issue_token(

@@ -23,6 +23,7 @@ from fiberassure.wholesale.http import (
     SessionDep,
     SettingsDep,
     require_json_body,
+    require_json_body_if_any,
     require_scope,
 )
 from fiberassure.wholesale.operators.schemas import Scope
@@ -100,10 +101,14 @@ async def _simple_action(
 
 
 ActionDependencies = [Depends(require_json_body)]
+OptionalBodyDependencies = [Depends(require_json_body_if_any)]
 
 
 @router.post(
-    "/troubleTicket/{id}/start", summary="acknowledged → inProgress", responses=ACTION_ERRORS
+    "/troubleTicket/{id}/start",
+    summary="acknowledged → inProgress",
+    dependencies=OptionalBodyDependencies,
+    responses=ACTION_ERRORS,
 )
 async def start(
     ticket_id: TicketId,
@@ -134,7 +139,12 @@ async def request_information(
     return _response(service, ticket)
 
 
-@router.post("/troubleTicket/{id}/hold", summary="inProgress → held", responses=ACTION_ERRORS)
+@router.post(
+    "/troubleTicket/{id}/hold",
+    summary="inProgress → held",
+    dependencies=OptionalBodyDependencies,
+    responses=ACTION_ERRORS,
+)
 async def hold(
     ticket_id: TicketId,
     principal: OpsPrincipal,
@@ -144,7 +154,12 @@ async def hold(
     return await _simple_action(Action.HOLD, ticket_id, body, principal, service)
 
 
-@router.post("/troubleTicket/{id}/release", summary="held → inProgress", responses=ACTION_ERRORS)
+@router.post(
+    "/troubleTicket/{id}/release",
+    summary="held → inProgress",
+    dependencies=OptionalBodyDependencies,
+    responses=ACTION_ERRORS,
+)
 async def release(
     ticket_id: TicketId,
     principal: OpsPrincipal,
@@ -174,7 +189,10 @@ async def replace_ont(
 
 
 @router.post(
-    "/troubleTicket/{id}/resolve", summary="inProgress → resolved", responses=ACTION_ERRORS
+    "/troubleTicket/{id}/resolve",
+    summary="inProgress → resolved",
+    dependencies=OptionalBodyDependencies,
+    responses=ACTION_ERRORS,
 )
 async def resolve(
     ticket_id: TicketId,
@@ -195,6 +213,7 @@ async def resolve(
 @router.post(
     "/troubleTicket/{id}/rejectNoFault",
     summary="No fault on the wholesale network: → cancelled (noFaultFound)",
+    dependencies=OptionalBodyDependencies,
     responses=ACTION_ERRORS,
 )
 async def reject_no_fault(

@@ -149,9 +149,10 @@ class TicketService:
         try:
             await self._record(ticket, CREATION, Actor.RETAIL, Change(reason="created"))
         except IntegrityError:
-            # Lost a race with another create for the same service or externalId.
+            # Lost a race with another create for the same service or externalId. The failed
+            # flush expired the ORM objects, so name the service from the request body.
             raise Conflict(
-                f"service {service.id} or externalId {body.external_id} was just used by "
+                f"service {affected.id} or externalId {body.external_id} was just used by "
                 "another request; list the open tickets and retry"
             ) from None
         return ticket
