@@ -15,10 +15,14 @@ from fiberassure.wholesale.clock import SettableClock
 from fiberassure.wholesale.db import Base, Database
 from fiberassure.wholesale.inventory.schemas import ServiceRecord
 from fiberassure.wholesale.inventory.service import add_service
+from fiberassure.wholesale.logs import configure_logging
 from fiberassure.wholesale.operators.schemas import RETAIL_SCOPES, Scope
 from fiberassure.wholesale.operators.service import create_client, create_operator
 from fiberassure.wholesale.settings import Settings
 from tests.databases import database_url_for
+
+# Plain tracebacks: the default rich ones take seconds each when a test hits an error.
+configure_logging("console")
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 BASE_URL = "http://testserver"

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("response_status", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.JSON(), nullable=False),
         sa.Column("response_location", sa.String(length=500), nullable=True),
+        sa.Column("response_etag", sa.String(length=64), nullable=True),
         sa.Column(
             "created_at", fiberassure.wholesale.db.UTCDateTime(timezone=True), nullable=False
         ),

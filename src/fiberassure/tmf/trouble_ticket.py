@@ -205,12 +205,14 @@ class TroubleTicketUpdate(TMFInput):
         return body
 
     def changed_attributes(self) -> list[str]:
-        """Wire names of the attributes present in the body, except status."""
+        """Wire names of the attributes the body changes (status aside). Notes and attachments
+        are appended, so an empty or null list changes nothing."""
         by_field = {name: info.alias or name for name, info in type(self).model_fields.items()}
         return sorted(
             by_field[name]
             for name in self.model_fields_set
             if name not in ("status", "status_change_reason")
+            and (name not in ("note", "attachment") or getattr(self, name))
         )
 
 

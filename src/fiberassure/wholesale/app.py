@@ -51,11 +51,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_database = app.state.database is None
         if own_database:
-            app.state.database = Database(
-                settings.database_url,
-                pool_size=settings.database_pool_size,
-                busy_timeout_seconds=settings.sqlite_busy_timeout.total_seconds(),
-            )
+            app.state.database = Database.from_settings(settings)
         stop = asyncio.Event()
         background = (
             asyncio.create_task(

@@ -56,7 +56,7 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     migrate(settings.database_url)
 
     async def run() -> T:
-        database = Database(settings.database_url)
+        database = Database.from_settings(settings)
         try:
             async with database.transaction() as session:
                 return await work(session)
@@ -130,7 +130,7 @@ def worker() -> None:
     migrate(settings.database_url)
 
     async def run() -> None:
-        database = Database(settings.database_url, pool_size=settings.database_pool_size)
+        database = Database.from_settings(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from fiberassure.wholesale.settings import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -131,8 +134,22 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Database":
+        return cls(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            busy_timeout_seconds=settings.sqlite_busy_timeout.total_seconds(),
+        )
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+
+# A wheel carries the migrations inside the package; a source checkout keeps them at the top.
+_PACKAGED_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS_DIR = (
+    _PACKAGED_MIGRATIONS
+    if _PACKAGED_MIGRATIONS.is_dir()
+    else Path(__file__).resolve().parents[3] / "migrations"
+)
 
 
 def alembic_config(url: str) -> Any:

@@ -14,6 +14,7 @@ from fastapi.security import OAuth2
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fiberassure.tmf.errors import (
@@ -195,6 +196,24 @@ def _describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list
     return message, described
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on the request's path (routers included)."""
+
+    def collect(routes: list[Any], scope: dict[str, Any], methods: set[str]) -> set[str]:
+        for route in routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.NONE:
+                continue
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                collect(included.routes, {**scope, **child_scope}, methods)
+            else:
+                methods |= set(getattr(route, "methods", None) or ())
+        return methods
+
+    return sorted(collect(request.app.router.routes, dict(request.scope), set()))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_tmf_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, TMFError)
@@ -220,6 +239,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             return tmf_error_response(NotFound("no such resource or path"))
         if error.status_code == 405:
+            # Starlette names only the first route matching the path; a path has several.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
             return tmf_error_response(
                 MethodNotAllowed("this method is not allowed on this resource", headers=headers)
             )

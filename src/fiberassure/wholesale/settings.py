@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                 )
             if len(self.token_signing_key) < 32:
                 raise ValueError("FIBERASSURE_TOKEN_SIGNING_KEY needs at least 32 characters")
+        if not self.database_url.startswith(
+            ("sqlite://", "postgresql://", "postgresql+psycopg://")
+        ):
+            raise ValueError("FIBERASSURE_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.page_limit_default > self.page_limit_max:
             raise ValueError("FIBERASSURE_PAGE_LIMIT_DEFAULT exceeds FIBERASSURE_PAGE_LIMIT_MAX")
         return self

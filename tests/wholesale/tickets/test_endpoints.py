@@ -192,6 +192,8 @@ async def test_retried_create_with_the_same_idempotency_key_returns_the_first_ti
     assert first.status_code == second.status_code == 201, second.text
     assert second.json() == first.json()
     assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Idempotent-Replayed"] == "true"
     assert await count(clean_database, TroubleTicket) == 1
     assert await count(clean_database, OutboxEvent) == 1
 
@@ -562,6 +564,7 @@ async def test_delete_is_not_allowed(http: httpx.AsyncClient, retail_a: Auth, wo
     response = await http.delete(f"{TICKETS}/{created['id']}", headers=retail_a)
 
     assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, PATCH"
     error = response.json()
     assert (error["code"], error["status"], error["@type"]) == (
         "METHOD_NOT_ALLOWED",

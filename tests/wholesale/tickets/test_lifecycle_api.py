@@ -640,6 +640,30 @@ async def test_reopen_after_auto_close_is_refused(desk: Desk) -> None:
     await assert_refused(desk, ticket["id"], reopen, "closed", [])
 
 
+async def test_reopen_after_the_window_is_refused_before_the_scheduler_closes_it(
+    desk: Desk,
+) -> None:
+    ticket = await desk.ticket_in(S.RESOLVED)
+    await desk.advance(timedelta(hours=24))
+
+    reopen = retail_patch(desk, ticket["id"], {"status": "inProgress"})
+
+    await assert_refused(desk, ticket["id"], reopen, "resolved", ["accept"])
+
+
+async def test_empty_note_list_changes_nothing_on_a_pending_ticket(desk: Desk) -> None:
+    ticket = await desk.ticket_in(S.PENDING)
+    events_before = len(await desk.events(ticket["id"]))
+
+    empties: list[dict[str, Any]] = [{"note": []}, {"note": None}, {"attachment": []}]
+    for empty in empties:
+        response = await patch_ticket(desk.http, desk.retail, ticket["id"], empty)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "pending"
+
+    assert len(await desk.events(ticket["id"])) == events_before
+
+
 async def test_resolving_an_acknowledged_ticket_is_refused(desk: Desk) -> None:
     ticket = await desk.ticket_in(S.ACKNOWLEDGED)
 

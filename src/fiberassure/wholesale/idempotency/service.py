@@ -22,6 +22,16 @@ class StoredResponse:
     status: int
     body: dict[str, Any]
     location: str | None
+    etag: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The headers a replay repeats, and `Idempotent-Replayed: true`."""
+        headers = {"Idempotent-Replayed": "true"}
+        if self.location:
+            headers["Location"] = self.location
+        if self.etag:
+            headers["ETag"] = self.etag
+        return headers
 
 
 def fingerprint(endpoint: str, body: dict[str, Any]) -> str:
@@ -42,7 +52,12 @@ async def previous_response(
         raise IdempotencyKeyReused(
             f"Idempotency-Key {key} was used for a different request on {record.endpoint}"
         )
-    return StoredResponse(record.response_status, record.response_body, record.response_location)
+    return StoredResponse(
+        record.response_status,
+        record.response_body,
+        record.response_location,
+        record.response_etag,
+    )
 
 
 def remember_response(
@@ -65,6 +80,7 @@ def remember_response(
             response_status=response.status,
             response_body=response.body,
             response_location=response.location,
+            response_etag=response.etag,
             created_at=now,
         )
     )

@@ -39,3 +39,8 @@ class ServiceRecord(BaseModel):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("sla_class", mode="before")
+    @classmethod
+    def _empty_is_standard(cls, value: object) -> object:
+        return SlaClass.STANDARD if value in ("", None) else value

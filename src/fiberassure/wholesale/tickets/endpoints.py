@@ -132,9 +132,9 @@ async def create_trouble_ticket(
             service.session, principal.operator_id, idempotency_key, endpoint, request_body
         )
         if previous is not None:
-            headers = {"Location": previous.location} if previous.location else {}
-            headers["Idempotent-Replayed"] = "true"
-            return JSONResponse(previous.body, status_code=previous.status, headers=headers)
+            return JSONResponse(
+                previous.body, status_code=previous.status, headers=previous.headers()
+            )
     ticket = await service.create(principal.operator_id, body, author=principal.operator_id)
     response = _ticket_response(service, ticket, status_code=201)
     if idempotency_key is not None:
@@ -145,7 +145,10 @@ async def create_trouble_ticket(
             endpoint=endpoint,
             body=request_body,
             response=idempotency.StoredResponse(
-                201, service.render(ticket).to_wire(), response.headers["Location"]
+                201,
+                service.render(ticket).to_wire(),
+                response.headers["Location"],
+                response.headers["ETag"],
             ),
             now=service.now,
         )
@@ -165,7 +168,9 @@ async def list_trouble_tickets(
     settings: SettingsDep,
     fields: FieldsQuery = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (FIBERASSURE_PAGE_LIMIT_MAX)")
+    ] = None,
     sort: Annotated[
         str | None,
         Query(description="creationDate, lastUpdate or statusChangeDate; '-' = descending"),
@@ -234,12 +239,14 @@ async def list_trouble_tickets(
     responses=error_responses(*COMMON_ERRORS, NotFound),
 )
 async def get_trouble_ticket(
+    request: Request,
     ticket_id: Annotated[TicketId, Path(alias="id")],
     principal: RetailPrincipal,
     service: ServiceDep,
     fields: FieldsQuery = None,
 ) -> JSONResponse:
     assert principal.operator_id is not None
+    refuse_unknown_parameters(request.query_params, ())
     ticket = await service.get_for_operator(ticket_id, principal.operator_id)
     return _ticket_response(service, ticket, fields=parse_fields(fields, TICKET_ATTRIBUTES))
 

@@ -14,7 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fiberassure.tmf import trouble_ticket as tmf
-from fiberassure.tmf.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
+from fiberassure.tmf.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+)
 from fiberassure.tmf.ticket_lifecycle import (
     CREATION,
     Action,
@@ -180,6 +186,18 @@ class TicketService:
         else:
             return ticket  # an empty PATCH changes nothing and announces nothing
         transition = transition_for(action, Actor.RETAIL, status)
+        if action is Action.REOPEN and ticket.auto_close_at and ticket.auto_close_at <= self.now:
+            # The scheduler may not have run yet; the window is the deadline, not the status.
+            raise InvalidTransition(
+                f"cannot reopen a resolved ticket after its reopen window ended at "
+                f"{ticket.auto_close_at.isoformat()}; it is closing. "
+                "Open a new ticket if the fault persists.",
+                details={
+                    "currentStatus": ticket.status,
+                    "action": str(action),
+                    "allowedActions": [str(Action.ACCEPT)],
+                },
+            )
         self._apply_attributes(ticket, update, author)
         field_path = ",".join(changed) if changed else None
         await self._record(
