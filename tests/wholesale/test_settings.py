@@ -30,6 +30,20 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "log_format": ("json", "json"),
     "sqlite_busy_timeout": ("PT5S", timedelta(seconds=5)),
     "database_pool_size": ("25", 25),
+    "retry_schedule": (
+        "0.5,PT1M,PT2H",
+        [timedelta(seconds=0.5), timedelta(minutes=1), timedelta(hours=2)],
+    ),
+    "retry_jitter": ("0.1", 0.1),
+    "delivery_timeout": ("PT3S", timedelta(seconds=3)),
+    "delivery_lease": ("120", timedelta(minutes=2)),
+    "dispatcher_concurrency": ("8", 8),
+    "dispatcher_poll_interval": ("0.5", timedelta(milliseconds=500)),
+    "callback_allow_private": ("true", True),
+    "callback_allowlist": (
+        "hooks.isp.example, 10.20.0.0/16",
+        ["hooks.isp.example", "10.20.0.0/16"],
+    ),
 }
 
 

@@ -27,6 +27,7 @@ def query_methods() -> list[tuple[str, str, ast.AsyncFunctionDef | ast.FunctionD
                 if (
                     isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef)
                     and method.name not in NOT_QUERIES
+                    and not method.name.startswith("add")
                 ):
                     found.append((path.parent.name, f"{cls.name}.{method.name}", method))
     return found

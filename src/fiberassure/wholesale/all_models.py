@@ -1,6 +1,6 @@
 """Imports every table so `Base.metadata` is complete (for Alembic and the tests)."""
 
-from fiberassure.wholesale.events.models import OutboxEvent
+from fiberassure.wholesale.events.models import Delivery, DeliveryAttempt, Hub, OutboxEvent
 from fiberassure.wholesale.idempotency.models import IdempotencyRecord
 from fiberassure.wholesale.inventory.models import Service
 from fiberassure.wholesale.operators.models import ApiClient, Operator
@@ -8,6 +8,9 @@ from fiberassure.wholesale.tickets.models import TicketNote, TicketStatusChange,
 
 __all__ = [
     "ApiClient",
+    "Delivery",
+    "DeliveryAttempt",
+    "Hub",
     "IdempotencyRecord",
     "Operator",
     "OutboxEvent",

@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fiberassure import __version__
+from fiberassure.wholesale import metrics
 from fiberassure.wholesale.clock import Clock, SystemClock
 from fiberassure.wholesale.db import Database
+from fiberassure.wholesale.events.endpoints import hub_router
+from fiberassure.wholesale.events.endpoints import ops_router as ops_hub_router
 from fiberassure.wholesale.http import BodySizeLimit, install_error_handlers
 from fiberassure.wholesale.operators.endpoints import router as oauth_router
 from fiberassure.wholesale.ops.endpoints import router as ops_router
@@ -82,8 +85,13 @@ def create_app(
     install_error_handlers(app)
     app.include_router(oauth_router)
     app.include_router(tickets_router)
+    app.include_router(hub_router("troubleTicket"))
+    app.include_router(hub_router("serviceTest"))
     app.include_router(ops_router)
+    app.include_router(ops_hub_router)
+    app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(metrics.RequestMetrics)
 
     @app.get("/health", tags=["Health"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

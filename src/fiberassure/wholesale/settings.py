@@ -6,11 +6,32 @@ from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fiberassure.tmf.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _retry_schedule(value: object) -> object:
+    items = _comma_list(value)
+    if isinstance(items, list):
+        return [parse_duration(item) for item in items]
+    return items
+
+
+# Comma lists in the environment ("5s,PT5M,...") rather than JSON, for humans.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
+RetrySchedule = Annotated[list[timedelta], NoDecode, BeforeValidator(_retry_schedule)]
+DEFAULT_RETRY_SCHEDULE = tuple(
+    timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 36000)
+)
 
 # Usable only in development: a production deployment must set its own key.
 DEVELOPMENT_SIGNING_KEY = "fiberassure-development-only-signing-key-do-not-use"
@@ -41,6 +62,16 @@ class Settings(BaseSettings):
     idempotency_retention: Duration = timedelta(hours=24)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     sqlite_busy_timeout: Duration = timedelta(seconds=30)
+    # Event delivery (DESIGN §6).
+    retry_schedule: RetrySchedule = Field(default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE))
+    retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    delivery_timeout: Duration = timedelta(seconds=10)
+    delivery_lease: Duration = timedelta(seconds=60)
+    dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
+    dispatcher_poll_interval: Duration = timedelta(milliseconds=50)
+    callback_allow_private: bool = False
+    # Hosts or networks (CIDR) a callback may use even when private or loopback.
+    callback_allowlist: CommaList = Field(default_factory=list)
     database_pool_size: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
@@ -57,6 +88,11 @@ class Settings(BaseSettings):
             ("sqlite://", "postgresql://", "postgresql+psycopg://")
         ):
             raise ValueError("FIBERASSURE_DATABASE_URL must start with sqlite:/// or postgresql://")
+        if self.delivery_lease <= self.delivery_timeout:
+            # Otherwise a slow callback's delivery could be taken over while still in flight.
+            raise ValueError("FIBERASSURE_DELIVERY_LEASE must be longer than the delivery timeout")
+        if not self.retry_schedule:
+            raise ValueError("FIBERASSURE_RETRY_SCHEDULE needs at least one delay")
         if self.page_limit_default > self.page_limit_max:
             raise ValueError("FIBERASSURE_PAGE_LIMIT_DEFAULT exceeds FIBERASSURE_PAGE_LIMIT_MAX")
         return self

@@ -12,6 +12,7 @@ import structlog
 
 from fiberassure.wholesale.clock import Clock
 from fiberassure.wholesale.db import Database
+from fiberassure.wholesale.events.dispatcher import Dispatcher
 from fiberassure.wholesale.idempotency.service import forget_expired
 from fiberassure.wholesale.settings import Settings
 from fiberassure.wholesale.tickets.service import TicketService
@@ -62,4 +63,7 @@ async def run_workers(
     database: Database, settings: Settings, clock: Clock, base_url: str, stop: asyncio.Event
 ) -> None:
     """Every background loop of this process, until `stop` is set."""
-    await asyncio.gather(scheduler_loop(database, settings, clock, base_url, stop))
+    dispatcher = Dispatcher(database, settings, clock)
+    await asyncio.gather(
+        scheduler_loop(database, settings, clock, base_url, stop), dispatcher.run(stop)
+    )

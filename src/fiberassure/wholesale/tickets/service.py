@@ -326,7 +326,7 @@ class TicketService:
                 )
             )
         await self.session.flush()
-        record_event(
+        await record_event(
             self.session,
             operator_id=ticket.operator_id,
             resource_type=RESOURCE_TYPE,
