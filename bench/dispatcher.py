@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -90,8 +91,9 @@ class Listener:
 
 async def bare_receive_rate(url: str, requests: int, concurrency: int) -> float:
     body = b'{"eventType":"TroubleTicketStatusChangeEvent","event":{"troubleTicket":{}}}' * 8
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits) as client:
+    # The same client library and pool size as the dispatcher.
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(limits=limits) as client:
         queue = iter(range(requests))
 
         async def worker() -> None:

@@ -146,14 +146,19 @@ class DeliveryRepository:
         rows = (await self.session.execute(statement)).all()
         return [(row[0], row[1], row[2], row[3]) for row in rows]
 
-    async def get_leased(self, delivery_id: int, lease_token: str) -> Delivery | None:
-        """Unscoped: the dispatcher records the outcome of a delivery it still holds."""
+    async def still_leased(self, leases: dict[int, str]) -> dict[int, Delivery]:
+        """Unscoped: of the deliveries (id → lease token) the dispatcher holds, those whose
+        lease it still holds, locked, by id."""
+        if not leases:
+            return {}
         statement = (
             select(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.lease_token == lease_token)
+            .where(Delivery.id.in_(list(leases)))
+            .order_by(Delivery.id)
             .with_for_update()
         )
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        found = (await self.session.execute(statement)).scalars()
+        return {d.id: d for d in found if d.lease_token == leases[d.id]}
 
     def add_attempt(self, attempt: DeliveryAttempt) -> None:
         self.session.add(attempt)
