@@ -261,7 +261,7 @@ async def run_backend(
 
 
 def main(
-    events: int = 3000, rate: int = 200, seconds: float = 10
+    events: int = 2000, rate: int = 200, seconds: float = 10
 ) -> list[tuple[str, dict[str, Any]]]:
     listener = Listener.start(port=18765)
     results = []

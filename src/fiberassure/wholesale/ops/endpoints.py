@@ -1,6 +1,7 @@
 """Operations API for the wholesaler's staff and systems (scope `ops`): drive any operator's
 ticket through the wholesale side of the lifecycle."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request
@@ -104,19 +105,37 @@ ActionDependencies = [Depends(require_json_body)]
 OptionalBodyDependencies = [Depends(require_json_body_if_any)]
 
 
-@router.post(
-    "/troubleTicket/{id}/start",
-    summary="acknowledged → inProgress",
-    dependencies=OptionalBodyDependencies,
-    responses=ACTION_ERRORS,
-)
-async def start(
-    ticket_id: TicketId,
-    principal: OpsPrincipal,
-    service: ServiceDep,
-    body: OptionalActionBody = None,
-) -> JSONResponse:
-    return await _simple_action(Action.START, ticket_id, body, principal, service)
+# Actions whose body, if any, is only a note: one endpoint each, from this table.
+SIMPLE_ACTIONS = {
+    Action.START: "acknowledged → inProgress",
+    Action.HOLD: "inProgress → held",
+    Action.RELEASE: "held → inProgress",
+    Action.REJECT_NO_FAULT: "No fault on the wholesale network: → cancelled (noFaultFound)",
+}
+
+
+def _simple_endpoint(action: Action) -> Callable[..., Awaitable[JSONResponse]]:
+    async def endpoint(
+        ticket_id: TicketId,
+        principal: OpsPrincipal,
+        service: ServiceDep,
+        body: OptionalActionBody = None,
+    ) -> JSONResponse:
+        return await _simple_action(action, ticket_id, body, principal, service)
+
+    endpoint.__name__ = f"{action}_ticket"
+    return endpoint
+
+
+for simple_action, summary in SIMPLE_ACTIONS.items():
+    router.add_api_route(
+        f"/troubleTicket/{{id}}/{simple_action}",
+        _simple_endpoint(simple_action),
+        methods=["POST"],
+        summary=summary,
+        dependencies=OptionalBodyDependencies,
+        responses=ACTION_ERRORS,
+    )
 
 
 @router.post(
@@ -137,36 +156,6 @@ async def request_information(
         author=_author(body, principal),
     )
     return _response(service, ticket)
-
-
-@router.post(
-    "/troubleTicket/{id}/hold",
-    summary="inProgress → held",
-    dependencies=OptionalBodyDependencies,
-    responses=ACTION_ERRORS,
-)
-async def hold(
-    ticket_id: TicketId,
-    principal: OpsPrincipal,
-    service: ServiceDep,
-    body: OptionalActionBody = None,
-) -> JSONResponse:
-    return await _simple_action(Action.HOLD, ticket_id, body, principal, service)
-
-
-@router.post(
-    "/troubleTicket/{id}/release",
-    summary="held → inProgress",
-    dependencies=OptionalBodyDependencies,
-    responses=ACTION_ERRORS,
-)
-async def release(
-    ticket_id: TicketId,
-    principal: OpsPrincipal,
-    service: ServiceDep,
-    body: OptionalActionBody = None,
-) -> JSONResponse:
-    return await _simple_action(Action.RELEASE, ticket_id, body, principal, service)
 
 
 @router.post(
@@ -208,21 +197,6 @@ async def resolve(
         author=_author(body, principal),
     )
     return _response(service, ticket)
-
-
-@router.post(
-    "/troubleTicket/{id}/rejectNoFault",
-    summary="No fault on the wholesale network: → cancelled (noFaultFound)",
-    dependencies=OptionalBodyDependencies,
-    responses=ACTION_ERRORS,
-)
-async def reject_no_fault(
-    ticket_id: TicketId,
-    principal: OpsPrincipal,
-    service: ServiceDep,
-    body: OptionalActionBody = None,
-) -> JSONResponse:
-    return await _simple_action(Action.REJECT_NO_FAULT, ticket_id, body, principal, service)
 
 
 @router.post(
