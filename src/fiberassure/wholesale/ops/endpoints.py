@@ -4,7 +4,7 @@ ticket through the wholesale side of the lifecycle."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse
 
 from fiberassure.tmf import trouble_ticket as tmf
@@ -20,9 +20,6 @@ from fiberassure.tmf.errors import (
 )
 from fiberassure.tmf.ticket_lifecycle import Action, Actor, TicketStatus, allowed_actions
 from fiberassure.wholesale.http import (
-    ClockDep,
-    SessionDep,
-    SettingsDep,
     require_json_body,
     require_json_body_if_any,
     require_scope,
@@ -36,6 +33,7 @@ from fiberassure.wholesale.ops.schemas import (
     RequestInformationBody,
     ResolveBody,
 )
+from fiberassure.wholesale.tickets.endpoints import ServiceDep
 from fiberassure.wholesale.tickets.models import TroubleTicket
 from fiberassure.wholesale.tickets.service import TicketService, etag
 
@@ -52,15 +50,6 @@ ACTION_ERRORS = error_responses(
     UnsupportedMediaType,
 )
 OptionalActionBody = Annotated[ActionBody | None, Body()]
-
-
-def _service(
-    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> TicketService:
-    return TicketService(session, settings, clock.now(), request.app.state.base_url)
-
-
-ServiceDep = Annotated[TicketService, Depends(_service)]
 
 
 def _response(service: TicketService, ticket: TroubleTicket) -> JSONResponse:
