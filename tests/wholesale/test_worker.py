@@ -137,7 +137,12 @@ async def test_a_second_pass_after_auto_close_changes_nothing(
     clock.advance(timedelta(days=30))
     again = await run_pass(clean_database, settings, clock)
 
-    assert again == {"autoClosed": 0, "pendingExpired": 0, "idempotencyForgotten": 0}
+    assert again == {
+        "autoClosed": 0,
+        "pendingExpired": 0,
+        "idempotencyForgotten": 0,
+        "quotaWindowsForgotten": 0,
+    }
     assert len(await events_of(clean_database, ticket_id)) == 4
 
 

@@ -129,6 +129,18 @@ class IdempotencyKeyReused(TMFError):
     reason = "The Idempotency-Key was already used with a different request"
 
 
+class RecentTestRequired(TMFError):
+    status_code = 422
+    code = "RECENT_TEST_REQUIRED"
+    reason = "A recent completed service test of the line is required"
+
+
+class QuotaExceeded(TMFError):
+    status_code = 429
+    code = "QUOTA_EXCEEDED"
+    reason = "A query limit is used up"
+
+
 class InternalError(TMFError):
     status_code = 500
     code = "INTERNAL_ERROR"

@@ -10,9 +10,12 @@ from fiberassure import __version__
 from fiberassure.wholesale import metrics
 from fiberassure.wholesale.clock import Clock, SystemClock
 from fiberassure.wholesale.db import Database
+from fiberassure.wholesale.diagnostics.endpoints import ops_router as quota_ops_router
+from fiberassure.wholesale.diagnostics.endpoints import router as service_tests_router
 from fiberassure.wholesale.events.endpoints import hub_router
 from fiberassure.wholesale.events.endpoints import ops_router as ops_hub_router
 from fiberassure.wholesale.http import BodySizeLimit, install_error_handlers
+from fiberassure.wholesale.network.endpoints import router as simulator_router
 from fiberassure.wholesale.operators.endpoints import router as oauth_router
 from fiberassure.wholesale.ops.endpoints import router as ops_router
 from fiberassure.wholesale.settings import Settings
@@ -22,8 +25,9 @@ from fiberassure.wholesale.worker import run_workers
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 DESCRIPTION = """
-The wholesale side of fiberassure: TM Forum TMF621 Trouble Ticket (v4 profile) for retail
-operators, and the operations API through which the wholesaler's staff drive repairs.
+The wholesale side of fiberassure: TM Forum TMF621 Trouble Ticket and TMF653 Service Test
+(v4 profiles) for retail operators, and the operations API through which the wholesaler's
+staff drive repairs and the simulated network.
 
 Authenticate with OAuth2 client credentials at `/oauth/token` and send
 `Authorization: Bearer <token>`. Errors use the TMF `Error` body (`code`, `reason`,
@@ -86,8 +90,11 @@ def create_app(
     app.include_router(oauth_router)
     app.include_router(tickets_router)
     app.include_router(hub_router("troubleTicket"))
+    app.include_router(service_tests_router)
     app.include_router(hub_router("serviceTest"))
     app.include_router(ops_router)
+    app.include_router(quota_ops_router)
+    app.include_router(simulator_router)
     app.include_router(ops_hub_router)
     app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

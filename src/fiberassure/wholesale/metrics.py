@@ -26,6 +26,16 @@ OLDEST_PENDING_SECONDS = Gauge(
     "Age of the oldest undelivered event per hub (read from the database at scrape time).",
     ["hub"],
 )
+SERVICE_TESTS = Counter(
+    "fiberassure_service_tests_total",
+    "Finished service tests by state (completed, failed) and outcome or failure code.",
+    ["state", "code"],
+)
+ADAPTER_SECONDS = Histogram(
+    "fiberassure_network_adapter_seconds",
+    "Time the network adapter took to read an ONT (timeouts included).",
+    buckets=(0.01, 0.1, 0.5, 1, 2, 3, 5, 10, 30, 60),
+)
 HTTP_REQUESTS = Counter(
     "fiberassure_http_requests_total",
     "HTTP requests served, by method, route and status.",

@@ -42,6 +42,10 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class NetworkAdapterName(StrEnum):
+    SIMULATOR = "simulator"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIBERASSURE_", extra="ignore")
 
@@ -73,6 +77,18 @@ class Settings(BaseSettings):
     # Hosts or networks (CIDR) a callback may use even when private or loopback.
     callback_allowlist: CommaList = Field(default_factory=list)
     database_pool_size: int = Field(default=10, ge=1)
+    # Service tests (DESIGN §5).
+    network_adapter: NetworkAdapterName = NetworkAdapterName.SIMULATOR
+    simulator_latency_min: Duration = timedelta(seconds=1)
+    simulator_latency_max: Duration = timedelta(seconds=3)
+    adapter_timeout: Duration = timedelta(seconds=30)
+    test_lease: Duration = timedelta(seconds=120)
+    test_runner_concurrency: int = Field(default=500, ge=1, le=10_000)
+    test_quota_per_day: int = Field(default=1000, ge=0)
+    test_quota_per_service_per_hour: int = Field(default=10, ge=0)
+    test_result_validity: Duration = timedelta(minutes=15)
+    require_recent_test: bool = False
+    recent_test_window: Duration = timedelta(hours=2)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
@@ -91,6 +107,11 @@ class Settings(BaseSettings):
         if self.delivery_lease <= self.delivery_timeout:
             # Otherwise a slow callback's delivery could be taken over while still in flight.
             raise ValueError("FIBERASSURE_DELIVERY_LEASE must be longer than the delivery timeout")
+        if self.test_lease <= self.adapter_timeout:
+            # Otherwise a slow test could be taken over by a second runner while still running.
+            raise ValueError("FIBERASSURE_TEST_LEASE must be longer than the adapter timeout")
+        if self.simulator_latency_min > self.simulator_latency_max:
+            raise ValueError("FIBERASSURE_SIMULATOR_LATENCY_MIN exceeds _MAX")
         if not self.retry_schedule:
             raise ValueError("FIBERASSURE_RETRY_SCHEDULE needs at least one delay")
         if self.page_limit_default > self.page_limit_max:

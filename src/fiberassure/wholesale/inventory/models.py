@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fiberassure.wholesale.db import Base, UTCDateTime
@@ -10,6 +10,8 @@ class Service(Base):
     """An access line sold to a retail operator: the subscriber's ONT on an OLT PON port."""
 
     __tablename__ = "service"
+    # The lines sharing a PON port (the simulator's outage view, the NOC's impact lists).
+    __table_args__ = (Index("ix_service_olt_pon", "olt_name", "pon_port"),)
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     operator_id: Mapped[str] = mapped_column(ForeignKey("operator.id"), index=True)

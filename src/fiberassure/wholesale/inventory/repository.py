@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,3 +34,17 @@ class ServiceRepository:
 
     def add(self, service: Service) -> None:
         self.session.add(service)
+
+    async def count_on_pon(self, olt_name: str, pon_port: str) -> int:
+        """Unscoped: how many lines share a PON port, whoever sells them."""
+        statement = (
+            select(func.count(Service.id))
+            .where(Service.olt_name == olt_name)
+            .where(Service.pon_port == pon_port)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def get_many(self, service_ids: Iterable[str]) -> dict[str, Service]:
+        """Unscoped: for the test runner, which works for every operator."""
+        statement = select(Service).where(Service.id.in_(list(service_ids)))
+        return {line.id: line for line in (await self.session.execute(statement)).scalars()}

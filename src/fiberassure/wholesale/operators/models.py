@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fiberassure.wholesale.db import Base, UTCDateTime
@@ -14,6 +14,9 @@ class Operator(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Service-test quotas of this operator; empty = the deployment's defaults (settings).
+    test_quota_per_day: Mapped[int | None] = mapped_column(Integer)
+    test_quota_per_service_per_hour: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiClient(Base):

@@ -20,6 +20,7 @@ from fiberassure.tmf.errors import (
     InvalidTransition,
     NotFound,
     PreconditionFailed,
+    RecentTestRequired,
 )
 from fiberassure.tmf.ticket_lifecycle import (
     CREATION,
@@ -31,9 +32,13 @@ from fiberassure.tmf.ticket_lifecycle import (
     transition_for,
 )
 from fiberassure.tmf.trouble_ticket import RelatedEntityRole
+from fiberassure.wholesale.diagnostics.repository import ServiceTestRepository
 from fiberassure.wholesale.events.service import record_event
 from fiberassure.wholesale.inventory import service as inventory
+from fiberassure.wholesale.inventory.models import Service
 from fiberassure.wholesale.inventory.repository import ServiceRepository
+from fiberassure.wholesale.network.adapter import line_of
+from fiberassure.wholesale.network.simulator import heal
 from fiberassure.wholesale.settings import Settings
 from fiberassure.wholesale.tickets.models import TicketNote, TicketStatusChange, TroubleTicket
 from fiberassure.wholesale.tickets.repository import TicketFilter, TicketRepository
@@ -121,6 +126,7 @@ class TicketService:
         if body.external_id and await self.tickets.by_external_id(operator_id, body.external_id):
             raise Conflict(f"externalId {body.external_id} is already used by another ticket")
         test = body.related(RelatedEntityRole.SERVICE_TEST)
+        await self._check_service_test(operator_id, service, test.id if test else None)
         sla_duration = self.settings.sla_durations[service.sla_class]
         ticket = TroubleTicket(
             id=str(uuid.uuid4()),
@@ -162,6 +168,35 @@ class TicketService:
                 "another request; list the open tickets and retry"
             ) from None
         return ticket
+
+    async def _check_service_test(
+        self, operator_id: str, service: Service, test_id: str | None
+    ) -> None:
+        """A referenced test must be the operator's own and of the same line; with
+        FIBERASSURE_REQUIRE_RECENT_TEST the line needs a recently completed test."""
+        tests = ServiceTestRepository(self.session)
+        if test_id is not None:
+            test = await tests.get_for_operator(test_id, operator_id)
+            if test is None:
+                raise InvalidRequest(
+                    f"relatedEntity serviceTest {test_id} is not one of your service tests",
+                    details={"field": "relatedEntity"},
+                )
+            if test.service_id != service.id:
+                raise InvalidRequest(
+                    f"relatedEntity serviceTest {test_id} tested service {test.service_id}, "
+                    f"not the affected service {service.id}",
+                    details={"field": "relatedEntity"},
+                )
+        if self.settings.require_recent_test:
+            since = self.now - self.settings.recent_test_window
+            if await tests.latest_completed(service.id, operator_id, since) is None:
+                raise RecentTestRequired(
+                    f"service {service.id} has no completed service test since "
+                    f"{since.isoformat()}; run one (POST /serviceTest) and report the fault "
+                    "with its result",
+                    details={"serviceId": service.id, "since": since.isoformat()},
+                )
 
     async def update_by_retail(
         self,
@@ -262,6 +297,11 @@ class TicketService:
                     f"fieldPath names what is needed: one or more of "
                     f"{', '.join(sorted(REQUESTABLE_FIELDS))}"
                 )
+        if action in (Action.REPLACE_ONT, Action.RESOLVE):
+            # The repair heals the fault the simulated network was given for this line.
+            service = await ServiceRepository(self.session).get(ticket.service_id)
+            assert service is not None
+            await heal(self.session, line_of(service))
         if action is Action.REPLACE_ONT:
             assert new_ont is not None
             service = await ServiceRepository(self.session).get(ticket.service_id)
