@@ -196,7 +196,7 @@ def test_demo_server_prints_its_credentials_and_auto_closes_a_resolved_ticket(
     ):
         printed = server.stdout()
         assert f"fiberassure wholesale API on {url}" in printed
-        assert "demo network: 300 services" in printed
+        assert "demo network: 322 services" in printed
         for client_id, client_secret in DEMO_CREDENTIALS:
             assert any(
                 f"client_id={client_id} " in line and f"client_secret={client_secret}" in line
@@ -261,7 +261,7 @@ def test_demo_twice_on_the_same_database_does_not_duplicate_it(
                 env={"FIBERASSURE_DATABASE_URL": url},
             )
             assert result.exit_code == 0, result.output
-            assert "demo network: 300 services" in result.stdout
+            assert "demo network: 322 services" in result.stdout
             assert "client_secret=demo-retail-a-secret" in result.stdout
 
         engine = create_engine(sync_url(url))
@@ -275,7 +275,7 @@ def test_demo_twice_on_the_same_database_does_not_duplicate_it(
             engine.dispose()
 
     assert len(served) == 2
-    assert counts == {"Operator": 2, "ApiClient": 3, "Service": 300}
+    assert counts == {"Operator": 2, "ApiClient": 3, "Service": 322}
 
 
 def test_production_without_a_signing_key_refuses_to_start(tmp_path: Path) -> None:

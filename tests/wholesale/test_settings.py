@@ -44,7 +44,19 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Any]] = {
         "hooks.isp.example, 10.20.0.0/16",
         ["hooks.isp.example", "10.20.0.0/16"],
     ),
+    "simulator_latency_min": ("0.2", timedelta(milliseconds=200)),
+    "simulator_latency_max": ("PT5S", timedelta(seconds=5)),
+    "adapter_timeout": ("PT10S", timedelta(seconds=10)),
+    "test_lease": ("PT5M", timedelta(minutes=5)),
+    "test_runner_concurrency": ("50", 50),
+    "test_quota_per_day": ("200", 200),
+    "test_quota_per_service_per_hour": ("3", 3),
+    "test_result_validity": ("PT1H", timedelta(hours=1)),
+    "require_recent_test": ("true", True),
+    "recent_test_window": ("PT30M", timedelta(minutes=30)),
 }
+# Settings with a single allowed value so far: an unknown value must be refused.
+SINGLE_CHOICE = {"network_adapter": "snmp"}
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +72,16 @@ def variable(setting: str) -> str:
 
 
 def test_the_table_below_covers_every_setting() -> None:
-    assert set(FROM_ENVIRONMENT) == set(Settings.model_fields)
+    assert set(FROM_ENVIRONMENT) | set(SINGLE_CHOICE) == set(Settings.model_fields)
+
+
+@pytest.mark.parametrize("setting", list(SINGLE_CHOICE))
+def test_a_setting_with_one_choice_refuses_any_other(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    monkeypatch.setenv(variable(setting), SINGLE_CHOICE[setting])
+    with pytest.raises(ValidationError):
+        Settings()
 
 
 @pytest.mark.parametrize("setting", list(FROM_ENVIRONMENT))
@@ -169,4 +190,20 @@ def test_a_default_page_size_above_the_maximum_is_refused(
     monkeypatch.setenv("FIBERASSURE_PAGE_LIMIT_DEFAULT", "100")
 
     with pytest.raises(ValidationError, match="FIBERASSURE_PAGE_LIMIT_DEFAULT exceeds"):
+        Settings()
+
+
+def test_a_test_lease_not_longer_than_the_adapter_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIBERASSURE_ADAPTER_TIMEOUT", "PT2M")
+    with pytest.raises(ValidationError, match="FIBERASSURE_TEST_LEASE"):
+        Settings()
+
+
+def test_a_simulator_latency_range_upside_down_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIBERASSURE_SIMULATOR_LATENCY_MIN", "5")
+    with pytest.raises(ValidationError, match="FIBERASSURE_SIMULATOR_LATENCY_MIN"):
         Settings()

@@ -118,6 +118,10 @@ def serve(
                 f"  {client.label:14} client_id={client.client_id}  "
                 f"client_secret={client.client_secret}{first}"
             )
+        typer.echo(
+            "  sandbox lines with fixed faults for service tests: SANDBOX-A-FIBRE-CUT, "
+            "SANDBOX-A-POWER-OFF, … (retail A), SANDBOX-B-… (retail B); see docs/sandbox.md"
+        )
     api = create_app(settings, run_background=background)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
 

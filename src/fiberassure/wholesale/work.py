@@ -25,8 +25,12 @@ async def run_leased_work(
     concurrency: int,
     poll_seconds: float,
     stop: asyncio.Event,
+    claim_batch: int = 100,
 ) -> None:
-    """Run until `stop` is set; then wait for what is in flight and record it."""
+    """Run until `stop` is set; then wait for what is in flight and record it.
+
+    At most `claim_batch` items are claimed per transaction, so with a deep backlog the
+    first items are already being performed while the next batch is claimed."""
     in_flight: set[asyncio.Task[Result]] = set()
     finished: list[Result] = []
     wake = asyncio.Event()
@@ -45,7 +49,7 @@ async def run_leased_work(
                     batch = finished[:]
                     finished.clear()
                     await record(batch)
-                free = concurrency - len(in_flight)
+                free = min(concurrency - len(in_flight), claim_batch)
                 claimed = await claim(free) if free > 0 else []
             except Exception:
                 # A database blip: leases keep the claimed rows safe until they expire.
@@ -56,6 +60,9 @@ async def run_leased_work(
                 task = asyncio.create_task(perform(item))
                 in_flight.add(task)
                 task.add_done_callback(collect)
+            if len(claimed) == claim_batch:
+                await asyncio.sleep(0)  # let the new tasks start, then claim again at once
+                continue
             if not claimed and not finished:
                 waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
                 await asyncio.wait(

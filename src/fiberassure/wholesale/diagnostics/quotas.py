@@ -35,6 +35,7 @@ def hour_start(now: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class QuotaWindow:
+    operator_id: str
     name: str
     limit: int
     length: timedelta
@@ -109,20 +110,23 @@ class Quotas:
     async def windows(self, operator_id: str, service_id: str) -> tuple[QuotaWindow, QuotaWindow]:
         per_day, per_hour = await self.limits(operator_id)
         return (
-            QuotaWindow(PER_OPERATOR_PER_DAY, per_day, DAY, day_start(self.now)),
-            QuotaWindow(PER_SERVICE_PER_HOUR, per_hour, HOUR, hour_start(self.now), service_id),
+            QuotaWindow(operator_id, PER_OPERATOR_PER_DAY, per_day, DAY, day_start(self.now)),
+            QuotaWindow(
+                operator_id, PER_SERVICE_PER_HOUR, per_hour, HOUR, hour_start(self.now), service_id
+            ),
         )
 
-    async def take(self, operator_id: str, service_id: str) -> list[QuotaStatus]:
-        """Count one test in both quotas, or raise QuotaExceeded (429) naming the one that is
-        used up; the caller's transaction then rolls back whatever was counted."""
-        statuses = []
-        for window in await self.windows(operator_id, service_id):
-            used = await self.usage.take(operator_id, window.key, window.start, window.limit)
+    async def take(self, day: QuotaWindow, hour: QuotaWindow) -> list[QuotaStatus]:
+        """Count one test in both windows (from `windows`), or raise QuotaExceeded (429)
+        naming the one that is used up; the caller's transaction then rolls back whatever
+        was counted. The line's window first: the operator's is the contended one."""
+        statuses = {}
+        for window in (hour, day):
+            used = await self.usage.take(day.operator_id, window.key, window.start, window.limit)
             if used < 0:
                 full = QuotaStatus(window, window.limit)
                 wait = _seconds_until(window.reset, self.now)
-                scope = f"line {service_id}" if window.service_id else "your operator"
+                scope = f"line {window.service_id}" if window.service_id else "your operator"
                 raise QuotaExceeded(
                     f"{window.name}: {window.limit} tests for {scope} until "
                     f"{window.reset.isoformat()}; try again in {wait} s",
@@ -133,8 +137,8 @@ class Quotas:
                     },
                     headers={"Retry-After": str(wait), **rate_limit_headers([full], self.now)},
                 )
-            statuses.append(QuotaStatus(window, used))
-        return statuses
+            statuses[window.name] = QuotaStatus(window, used)
+        return [statuses[day.name], statuses[hour.name]]
 
     async def refund(self, test: ServiceTest) -> None:
         """Give a test back to the windows it was counted in."""
@@ -148,7 +152,7 @@ class Quotas:
         """The operator's daily quota, then the hourly quota of every line it tested this
         hour and of every line in `service_ids`."""
         per_day, per_hour = await self.limits(operator_id)
-        day = QuotaWindow(PER_OPERATOR_PER_DAY, per_day, DAY, day_start(self.now))
+        day = QuotaWindow(operator_id, PER_OPERATOR_PER_DAY, per_day, DAY, day_start(self.now))
         statuses = [QuotaStatus(day, await self.usage.used(operator_id, day.key, day.start))]
         hour = hour_start(self.now)
         used = {
@@ -156,6 +160,8 @@ class Quotas:
             for row in await self.usage.in_window(operator_id, f"{PER_SERVICE_PER_HOUR}:", hour)
         }
         for service_id in sorted(set(used) | set(service_ids)):
-            window = QuotaWindow(PER_SERVICE_PER_HOUR, per_hour, HOUR, hour, service_id)
+            window = QuotaWindow(
+                operator_id, PER_SERVICE_PER_HOUR, per_hour, HOUR, hour, service_id
+            )
             statuses.append(QuotaStatus(window, used.get(service_id, 0)))
         return statuses

@@ -80,8 +80,7 @@ class ServiceTestService:
                 f"{', '.join(SPECIFICATIONS)} (GET /serviceTestSpecification)",
                 details={"field": "testSpecification"},
             )
-        quota = await self.quotas.take(operator_id, line.id)
-        day, hour = quota[0].window, quota[1].window
+        day, hour = await self.quotas.windows(operator_id, line.id)
         test = ServiceTest(
             id=str(uuid.uuid4()),
             operator_id=operator_id,
@@ -103,6 +102,10 @@ class ServiceTestService:
             ServiceTestJob(service_test_id=test.id, due_at=self.now, attempts=0)
         )
         await self._record(test, ServiceTestEventType.CREATE)
+        # Counted last: the operator's daily counter is one row every order of the operator
+        # updates, and its row lock is held until commit, so it is held for as little as
+        # possible. Over a quota, the caller's transaction rolls the test back.
+        quota = await self.quotas.take(day, hour)
         return test, quota
 
     async def get_for_operator(self, test_id: str, operator_id: str) -> ServiceTest:

@@ -70,7 +70,13 @@ async def record_event(
 
 
 async def _fan_out(session: AsyncSession, event: OutboxEvent, now: datetime) -> int:
-    hubs = await HubRepository(session).active_for_operator(event.operator_id, event.resource_type)
+    # A worker's transaction may write hundreds of events of one operator: its hubs are
+    # read once per transaction (hubs change in transactions of their own).
+    cache: dict[tuple[str, str], list[Hub]] = session.info.setdefault("active_hubs", {})
+    key = (event.operator_id, event.resource_type)
+    if key not in cache:
+        cache[key] = await HubRepository(session).active_for_operator(*key)
+    hubs = cache[key]
     deliveries = DeliveryRepository(session)
     created = 0
     for hub in hubs:
@@ -125,6 +131,7 @@ class HubService:
         )
         self.hubs.add(hub)
         await self.session.flush()
+        self.session.info.pop("active_hubs", None)
         return hub
 
     async def get(self, hub_id: str, operator_id: str | None) -> Hub:
@@ -144,6 +151,7 @@ class HubService:
     async def delete(self, hub_id: str, operator_id: str) -> None:
         """Delete the hub; its undelivered deliveries go with it."""
         await self.hubs.delete(await self.get(hub_id, operator_id))
+        self.session.info.pop("active_hubs", None)
 
     async def deliveries_of(
         self, hub: Hub, statuses: list[str], offset: int, limit: int

@@ -14,6 +14,7 @@ from fiberassure.tmf.trouble_ticket import SlaClass
 from fiberassure.wholesale.inventory.repository import ServiceRepository
 from fiberassure.wholesale.inventory.schemas import ServiceRecord
 from fiberassure.wholesale.inventory.service import add_service
+from fiberassure.wholesale.network.simulator import SANDBOX_PREFIX, LineCondition, kebab
 from fiberassure.wholesale.operators.repository import OperatorRepository
 from fiberassure.wholesale.operators.schemas import RETAIL_SCOPES, Scope
 from fiberassure.wholesale.operators.service import create_client, create_operator
@@ -47,6 +48,12 @@ CITIES = {
 STREETS = ("Polna", "Lesna", "Sloneczna", "Krotka", "Szkolna", "Ogrodowa", "Lipowa", "Brzozowa")
 ONT_MODELS = ("Nokia G-010G-Q", "Nokia G-2425G-A", "Nokia XS-010X-Q")
 SERVICES_PER_OPERATOR = 150
+SANDBOX_OLT = "OLT-SBX-01"
+
+
+def sandbox_service_id(letter: str, condition: LineCondition) -> str:
+    """SANDBOX-A-FIBRE-CUT: a line that always shows one condition (docs/sandbox.md)."""
+    return f"{SANDBOX_PREFIX}{letter}-{kebab(condition)}"
 
 
 async def seed_demo(session: AsyncSession, now: datetime) -> bool:
@@ -88,7 +95,32 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
                 ),
                 now,
             )
+    await _seed_sandbox(session, now)
     return True
+
+
+async def _seed_sandbox(session: AsyncSession, now: datetime) -> None:
+    """One line per simulator condition for each demo operator, each on a PON port of its
+    own so a PON outage there touches nothing else."""
+    for slot, (operator_id, _) in enumerate(DEMO_OPERATORS, start=1):
+        letter = operator_id.removeprefix("retail-").upper()
+        for port, condition in enumerate(LineCondition, start=1):
+            await add_service(
+                session,
+                ServiceRecord(
+                    service_id=sandbox_service_id(letter, condition),
+                    operator_id=operator_id,
+                    ont_serial_number=f"ALCL5B{slot:02X}{port:04X}",
+                    ont_model=ONT_MODELS[0],
+                    olt_name=SANDBOX_OLT,
+                    pon_port=f"1/1/{slot}/{port}",
+                    address=f"Sandbox line {port}",
+                    city="Warszawa",
+                    postal_code="00-001",
+                    sla_class=SlaClass.STANDARD,
+                ),
+                now,
+            )
 
 
 async def demo_service_count(session: AsyncSession) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -175,6 +175,27 @@ def _lan_ports(line: Line, all_down: bool) -> tuple[LanPort, ...]:
     return tuple(ports)
 
 
+# Where the simulated history of every ONT is counted from.
+HISTORY_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _last_moment(
+    serial: str, salt: str, now: datetime, every: timedelta, ago: timedelta
+) -> datetime:
+    """The latest of a series of moments, one `every`, at a phase fixed by the serial, at
+    least `ago` before now: tests an hour apart see the same moment."""
+    offset = every * _unit(serial, f"{salt}phase")
+    latest_allowed = now - ago
+    moment = latest_allowed - (latest_allowed - HISTORY_EPOCH - offset) % every
+    return moment.replace(microsecond=0)
+
+
+def _last_power_cycle(serial: str, now: datetime) -> datetime:
+    """A healthy ONT is power-cycled every few days to weeks, last more than 30 hours ago."""
+    cycle = timedelta(hours=_between(serial, "lastdown", 30, 900))
+    return _last_moment(serial, "cycle", now, cycle, timedelta(hours=30))
+
+
 def simulate_reading(
     line: Line, condition: EffectiveCondition, now: datetime, pon_onts_total: int
 ) -> OntReading:
@@ -191,10 +212,12 @@ def simulate_reading(
     temperature = round(_between(serial, "temperature", 38, 55), 1)
     voltage = round(_between(serial, "voltage", 3.25, 3.35), 2)
     bias = round(_between(serial, "bias", 8, 18), 1)
-    # A healthy ONT was last power-cycled some days ago.
-    last_down = now - timedelta(hours=_between(serial, "lastdown", 30, 900))
-    last_up = last_down + timedelta(seconds=_between(serial, "boot", 70, 140))
-    since = condition.since or now - timedelta(hours=_between(serial, "since", 1, 20))
+    last_down = _last_power_cycle(serial, now)
+    last_up = last_down + timedelta(seconds=round(_between(serial, "boot", 70, 140)))
+    # A sandbox fault has no start of its own: it started at a fixed time of day, 1-25 h ago.
+    since = condition.since or _last_moment(
+        serial, "fault", now, timedelta(days=1), timedelta(hours=1)
+    )
     reading = OntReading(
         captured_at=now,
         oper_state="up",
@@ -261,7 +284,8 @@ def _with_condition(
             total = max(reading.pon_onts_total, 1)
             return _replace(down, pon_port_state="down", pon_onts_down=total)
         case LineCondition.HIGH_LOSS:
-            extra = _between(serial, "extraloss", 9.5, 12.0)
+            # At least 11.5 dB more: even the shortest line ends below class B+ (-27 dBm).
+            extra = _between(serial, "extraloss", 11.5, 13.0)
             return _replace(
                 reading,
                 ont_rx_dbm=round(min(reading.ont_rx_dbm or 0, -16.0) - extra, 2),
