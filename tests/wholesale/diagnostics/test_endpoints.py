@@ -407,3 +407,25 @@ async def test_unknown_test_id_is_not_found(http: httpx.AsyncClient, retail_a: A
 
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
+
+
+async def test_an_idempotency_key_makes_a_repeated_order_return_the_first_test(
+    http: httpx.AsyncClient, retail_a: Auth, world: World
+) -> None:
+    body = service_test_body(world.a.services[0])
+    headers = {**retail_a, "Idempotency-Key": "order-7"}
+
+    first = await http.post(SERVICE_TESTS, json=body, headers=headers)
+    again = await http.post(SERVICE_TESTS, json=body, headers=headers)
+    other = await http.post(
+        SERVICE_TESTS, json=service_test_body(world.a.services[1]), headers=headers
+    )
+
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    assert other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert ids(await http.get(SERVICE_TESTS, headers=retail_a)) == [first.json()["id"]]
+    [day, hour] = (await http.get(LIMITS, headers=retail_a)).json()
+    assert (day["used"], hour["used"]) == (1, 1)  # counted once

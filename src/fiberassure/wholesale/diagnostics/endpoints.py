@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from fiberassure.tmf import service_test as tmf
 from fiberassure.tmf.errors import (
     Forbidden,
+    IdempotencyKeyReused,
     InvalidQuery,
     InvalidRequest,
     NotAuthenticated,
@@ -45,6 +46,7 @@ from fiberassure.wholesale.http import (
     require_json_body,
     require_scope,
 )
+from fiberassure.wholesale.idempotency import service as idempotency
 from fiberassure.wholesale.operators.schemas import Scope
 from fiberassure.wholesale.operators.service import Principal
 
@@ -81,19 +83,54 @@ ServiceDep = Annotated[ServiceTestService, Depends(_service)]
     summary="Order a test of one of your lines",
     dependencies=[Depends(require_json_body)],
     responses=error_responses(
-        *COMMON_ERRORS, InvalidRequest, QuotaExceeded, PayloadTooLarge, UnsupportedMediaType
+        *COMMON_ERRORS,
+        InvalidRequest,
+        QuotaExceeded,
+        IdempotencyKeyReused,
+        PayloadTooLarge,
+        UnsupportedMediaType,
     ),
 )
 async def create_service_test(
-    body: tmf.ServiceTestCreate, principal: RetailPrincipal, service: ServiceDep
+    body: tmf.ServiceTestCreate,
+    principal: RetailPrincipal,
+    service: ServiceDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retry-safe key: the same key and body return the first response "
+            "(and count once against the quotas).",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """The test is accepted (`acknowledged`) and runs in the background: its progress and
     results arrive as `ServiceTestAttributeValueChangeEvent` at your hub, or read them with
     `GET /serviceTest/{id}`. Every answer carries `X-RateLimit-Limit/Remaining/Reset` for the
     quota closest to running out; over a quota the answer is 429 with `Retry-After`."""
     assert principal.operator_id is not None
+    endpoint = "POST serviceTest"
+    request_body = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if idempotency_key is not None:
+        previous = await idempotency.previous_response(
+            service.session, principal.operator_id, idempotency_key, endpoint, request_body
+        )
+        if previous is not None:
+            return JSONResponse(
+                previous.body, status_code=previous.status, headers=previous.headers()
+            )
     test, quotas = await service.create(principal.operator_id, body)
     wire = service.render(test).to_wire()
+    if idempotency_key is not None:
+        idempotency.remember_response(
+            service.session,
+            operator_id=principal.operator_id,
+            key=idempotency_key,
+            endpoint=endpoint,
+            body=request_body,
+            response=idempotency.StoredResponse(201, wire, wire["href"]),
+            now=service.now,
+        )
     headers = {"Location": wire["href"], **rate_limit_headers(quotas, service.now)}
     return JSONResponse(wire, status_code=201, headers=headers)
 

@@ -16,10 +16,7 @@ from fiberassure.tmf.errors import (
     UnsupportedMediaType,
     error_responses,
 )
-from fiberassure.wholesale.events.callbacks import CallbackPolicy
-from fiberassure.wholesale.events.models import Delivery, Hub
-from fiberassure.wholesale.events.repository import DeliveryRepository, HubRepository
-from fiberassure.wholesale.events.schemas import (
+from fiberassure.tmf.hub import (
     DeliveryAttemptOut,
     DeliveryOut,
     HubCreate,
@@ -27,6 +24,9 @@ from fiberassure.wholesale.events.schemas import (
     RedeliverPeriod,
     RedeliverResult,
 )
+from fiberassure.wholesale.events.callbacks import CallbackPolicy
+from fiberassure.wholesale.events.models import Delivery, Hub
+from fiberassure.wholesale.events.repository import DeliveryRepository, HubRepository
 from fiberassure.wholesale.events.service import HubService
 from fiberassure.wholesale.http import (
     ClockDep,

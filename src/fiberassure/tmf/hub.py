@@ -1,3 +1,6 @@
+"""TMF hub (EventSubscription) wire models and the delivery log: shared by the server and the
+retail SDK."""
+
 from datetime import datetime
 from typing import Annotated
 
