@@ -46,7 +46,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.paths: list[str] = []
-        self.fail_with: list[int | type[httpx.TransportError]] = []  # next answers to fake, in order
+        # The next answers to fake, in order: a status code or a transport error.
+        self.fail_with: list[int | type[httpx.TransportError]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(f"{request.method} {request.url.path}")
