@@ -2,6 +2,7 @@
 
 import typer
 
+from fiberassure.demo.cli import demo
 from fiberassure.wholesale.cli import app as wholesale_app
 
 # Local variables in tracebacks could show secrets: keep tracebacks plain.
@@ -11,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(wholesale_app, name="wholesale")
+app.command()(demo)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -54,7 +54,7 @@ from fiberassure.retail.errors import (
     error_for,
 )
 from fiberassure.tmf.errors import ErrorBody
-from fiberassure.tmf.hub import HubOut
+from fiberassure.tmf.hub import DeliveryOut, HubOut
 from fiberassure.tmf.service_test import (
     FINAL_STATES,
     SERVICE_TEST_BASE_PATH,
@@ -146,9 +146,11 @@ class AsyncRetailClient:
         max_retries: int = 4,
         max_retry_wait: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
         """`max_retries` more attempts after the first; `max_retry_wait` is the longest
-        back-off or `Retry-After` the client sleeps through. `transport` is for tests."""
+        back-off or `Retry-After` the client sleeps through. `transport` is for tests;
+        `event_hooks` are httpx's (e.g. to log every request and response)."""
         self.client_id = client_id
         self._client_secret = client_secret
         self.max_retries = max_retries
@@ -158,6 +160,7 @@ class AsyncRetailClient:
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": f"fiberassure-retail/{__version__}"},
+            event_hooks=event_hooks,
         )
         self._token: str | None = None
         self._token_expires = 0.0
@@ -376,6 +379,14 @@ class AsyncRetailClient:
 
     async def delete_hub(self, api: HubApi, hub_id: str) -> None:
         await self._request("DELETE", f"{HUB_PATHS[api]}/{hub_id}")
+
+    async def hub_deliveries(
+        self, api: HubApi, hub_id: str, *, status: str | None = None, limit: int = 1000
+    ) -> list[DeliveryOut]:
+        """The hub's delivery log, newest first: each event, its attempts' outcome."""
+        params = _query(status=status, limit=limit)
+        response = await self._request("GET", f"{HUB_PATHS[api]}/{hub_id}/delivery", params=params)
+        return [DeliveryOut.model_validate(item) for item in response.json()]
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -643,3 +654,8 @@ class RetailClient:
 
     def delete_hub(self, api: HubApi, hub_id: str) -> None:
         self._run(self._async.delete_hub(api, hub_id))
+
+    def hub_deliveries(
+        self, api: HubApi, hub_id: str, *, status: str | None = None, limit: int = 1000
+    ) -> list[DeliveryOut]:
+        return self._run(self._async.hub_deliveries(api, hub_id, status=status, limit=limit))

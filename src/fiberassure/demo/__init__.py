@@ -1,0 +1,1 @@
+"""`fiberassure demo`: the seed played end to end (see play.py)."""
