@@ -109,28 +109,18 @@ async def create_service_test(
     `GET /serviceTest/{id}`. Every answer carries `X-RateLimit-Limit/Remaining/Reset` for the
     quota closest to running out; over a quota the answer is 429 with `Retry-After`."""
     assert principal.operator_id is not None
-    endpoint = "POST serviceTest"
-    request_body = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    if idempotency_key is not None:
-        previous = await idempotency.previous_response(
-            service.session, principal.operator_id, idempotency_key, endpoint, request_body
-        )
-        if previous is not None:
-            return JSONResponse(
-                previous.body, status_code=previous.status, headers=previous.headers()
-            )
+    create = idempotency.IdempotentCreate(
+        service.session,
+        principal.operator_id,
+        idempotency_key,
+        "POST serviceTest",
+        body.model_dump(mode="json", by_alias=True, exclude_unset=True),
+    )
+    if previous := await create.previous():
+        return JSONResponse(previous.body, status_code=previous.status, headers=previous.headers())
     test, quotas = await service.create(principal.operator_id, body)
     wire = service.render(test).to_wire()
-    if idempotency_key is not None:
-        idempotency.remember_response(
-            service.session,
-            operator_id=principal.operator_id,
-            key=idempotency_key,
-            endpoint=endpoint,
-            body=request_body,
-            response=idempotency.StoredResponse(201, wire, wire["href"]),
-            now=service.now,
-        )
+    create.remember(idempotency.StoredResponse(201, wire, wire["href"]), service.now)
     headers = {"Location": wire["href"], **rate_limit_headers(quotas, service.now)}
     return JSONResponse(wire, status_code=201, headers=headers)
 

@@ -86,5 +86,36 @@ def remember_response(
     )
 
 
+@dataclass(frozen=True)
+class IdempotentCreate:
+    """One create request that may carry an `Idempotency-Key`: look for the first response
+    before doing anything, remember the response in the create's own transaction after."""
+
+    session: AsyncSession
+    operator_id: str
+    key: str | None
+    endpoint: str
+    body: dict[str, Any]
+
+    async def previous(self) -> StoredResponse | None:
+        if self.key is None:
+            return None
+        return await previous_response(
+            self.session, self.operator_id, self.key, self.endpoint, self.body
+        )
+
+    def remember(self, response: StoredResponse, now: datetime) -> None:
+        if self.key is not None:
+            remember_response(
+                self.session,
+                operator_id=self.operator_id,
+                key=self.key,
+                endpoint=self.endpoint,
+                body=self.body,
+                response=response,
+                now=now,
+            )
+
+
 async def forget_expired(session: AsyncSession, before: datetime) -> int:
     return await IdempotencyRepository(session).delete_older_than(before)

@@ -125,33 +125,26 @@ async def create_trouble_ticket(
     """The ticket starts `acknowledged`; `status` in the body is ignored. The SLA clock
     (`expectedResolutionDate`) starts now."""
     assert principal.operator_id is not None
-    endpoint = "POST troubleTicket"
-    request_body = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    if idempotency_key is not None:
-        previous = await idempotency.previous_response(
-            service.session, principal.operator_id, idempotency_key, endpoint, request_body
-        )
-        if previous is not None:
-            return JSONResponse(
-                previous.body, status_code=previous.status, headers=previous.headers()
-            )
+    create = idempotency.IdempotentCreate(
+        service.session,
+        principal.operator_id,
+        idempotency_key,
+        "POST troubleTicket",
+        body.model_dump(mode="json", by_alias=True, exclude_unset=True),
+    )
+    if previous := await create.previous():
+        return JSONResponse(previous.body, status_code=previous.status, headers=previous.headers())
     ticket = await service.create(principal.operator_id, body, author=principal.operator_id)
     response = _ticket_response(service, ticket, status_code=201)
-    if idempotency_key is not None:
-        idempotency.remember_response(
-            service.session,
-            operator_id=principal.operator_id,
-            key=idempotency_key,
-            endpoint=endpoint,
-            body=request_body,
-            response=idempotency.StoredResponse(
-                201,
-                service.render(ticket).to_wire(),
-                response.headers["Location"],
-                response.headers["ETag"],
-            ),
-            now=service.now,
-        )
+    create.remember(
+        idempotency.StoredResponse(
+            201,
+            service.render(ticket).to_wire(),
+            response.headers["Location"],
+            response.headers["ETag"],
+        ),
+        service.now,
+    )
     return response
 
 
