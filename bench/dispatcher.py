@@ -1,17 +1,18 @@
 """Dispatcher benchmark (issue: event notifications).
 
-1. Baseline: the listener's bare receive rate — a keep-alive client POSTing as fast as it can
-   with the dispatcher's concurrency.
+1. Baseline: the listener's bare receive rate — the dispatcher's own keep-alive HTTP client
+   POSTing as fast as it can with the dispatcher's concurrency.
 2. Throughput: N pending deliveries to that listener, drained by one in-process dispatcher:
    deliveries per second, and the ratio to the baseline.
 3. Latency: events committed at a fixed rate; commit → arrival at the listener, p50 and p99.
 
 Runs on PostgreSQL (FIBERASSURE_BENCH_POSTGRES_URL, default the local server) in a database
-of its own, and on SQLite.
+of its own, and on SQLite. The event loop is uvloop's, as in `fiberassure wholesale worker`.
 """
 
 import asyncio
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import psycopg
+import uvloop
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -45,6 +46,8 @@ POSTGRES_URL = os.environ.get(
     "FIBERASSURE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BASE_URL = "http://bench.invalid"
+BASELINE_REQUESTS = 10_000
+DRAIN_LIMIT_SECONDS = 120
 
 
 @dataclass
@@ -53,13 +56,23 @@ class Listener:
     url: str
 
     @classmethod
-    def start(cls, port: int) -> "Listener":
+    def start(cls, port: int = 0) -> "Listener":
+        """Start the listener on `port`, or on a free one (0): a fixed port may already be
+        taken by another server, which would then receive the benchmark's deliveries."""
+        if port == 0:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
                 "bench.listener_app:app",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
                 "--port",
                 str(port),
                 "--log-level",
@@ -70,12 +83,17 @@ class Listener:
         )
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
+            if process.poll() is not None:
+                break  # it could not start (the port is taken): never measure another server
             try:
-                httpx.get(f"{url}/stats", timeout=0.5)
-                return cls(process, url)
+                if httpx.get(f"{url}/stats", timeout=0.5).status_code == 200:
+                    return cls(process, url)
             except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("listener did not start")
+                pass
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"listener did not start on port {port}")
 
     def arrivals(self) -> dict[str, float]:
         arrivals: dict[str, float] = httpx.get(f"{self.url}/stats", timeout=30).json()
@@ -89,20 +107,26 @@ class Listener:
         self.process.wait(timeout=10)
 
 
-async def bare_receive_rate(url: str, requests: int, concurrency: int) -> float:
-    body = b'{"eventType":"TroubleTicketStatusChangeEvent","event":{"troubleTicket":{}}}' * 8
-    # The same client library and pool size as the dispatcher.
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(limits=limits) as client:
+async def bare_receive_rate(
+    url: str, database: Database, settings: Settings, requests: int
+) -> float:
+    body = b'{"eventType":"TroubleTicketStatusChangeEvent","event":{"troubleTicket":{}}}' * 16
+    # The dispatcher's own HTTP client: same library, pool and time-out.
+    dispatcher = Dispatcher(database, settings, SystemClock())
+    concurrency = settings.dispatcher_concurrency
+    try:
         queue = iter(range(requests))
 
         async def worker() -> None:
             for _ in queue:
-                await client.post(f"{url}/hook", content=body)
+                async with dispatcher.client.post(f"{url}/hook", data=body) as response:
+                    await response.read()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return requests / (time.perf_counter() - started)
+    finally:
+        await dispatcher.close()
 
 
 async def seed(database: Database, callback: str, tickets: int) -> None:
@@ -172,7 +196,11 @@ async def throughput(database: Database, settings: Settings, events: int) -> flo
             ).scalar_one()
         if left == 0:
             break
-        await asyncio.sleep(0.05)
+        if time.perf_counter() - started > DRAIN_LIMIT_SECONDS:
+            stop.set()
+            await running
+            raise RuntimeError(f"{left} deliveries still pending after {DRAIN_LIMIT_SECONDS}s")
+        await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - started
     stop.set()
     await running
@@ -243,7 +271,7 @@ async def run_backend(
         step = time.perf_counter()
         await seed(database, f"{listener.url}/hook", events + int(rate * seconds))
         print(f"  seeded in {time.perf_counter() - step:.1f}s", flush=True)
-        baseline = await bare_receive_rate(listener.url, events, settings.dispatcher_concurrency)
+        baseline = await bare_receive_rate(listener.url, database, settings, BASELINE_REQUESTS)
         listener.reset()
         delivered = await throughput(database, settings, events)
         listener.reset()
@@ -263,13 +291,13 @@ async def run_backend(
 def main(
     events: int = 2000, rate: int = 200, seconds: float = 10
 ) -> list[tuple[str, dict[str, Any]]]:
-    listener = Listener.start(port=18765)
+    listener = Listener.start()
     results = []
     try:
         name, url = postgres_database()
         try:
             results.append(
-                ("postgresql", asyncio.run(run_backend(url, listener, events, rate, seconds)))
+                ("postgresql", uvloop.run(run_backend(url, listener, events, rate, seconds)))
             )
         finally:
             drop_postgres(name)
@@ -277,7 +305,7 @@ def main(
         results.append(
             (
                 "sqlite",
-                asyncio.run(
+                uvloop.run(
                     run_backend(f"sqlite:///{sqlite_path}", listener, events, rate, seconds)
                 ),
             )

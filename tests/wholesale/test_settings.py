@@ -49,6 +49,7 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "adapter_timeout": ("PT10S", timedelta(seconds=10)),
     "test_lease": ("PT5M", timedelta(minutes=5)),
     "test_runner_concurrency": ("50", 50),
+    "test_runner_poll_interval": ("0.5", timedelta(milliseconds=500)),
     "test_quota_per_day": ("200", 200),
     "test_quota_per_service_per_hour": ("3", 3),
     "test_result_validity": ("PT1H", timedelta(hours=1)),

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     adapter_timeout: Duration = timedelta(seconds=30)
     test_lease: Duration = timedelta(seconds=120)
     test_runner_concurrency: int = Field(default=500, ge=1, le=10_000)
+    # A test takes seconds: looking for new ones 5 times a second costs an idle process less.
+    test_runner_poll_interval: Duration = timedelta(milliseconds=200)
     test_quota_per_day: int = Field(default=1000, ge=0)
     test_quota_per_service_per_hour: int = Field(default=10, ge=0)
     test_result_validity: Duration = timedelta(minutes=15)

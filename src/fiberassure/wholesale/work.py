@@ -1,5 +1,6 @@
-"""The loop shared by the background workers that lease work: claim what is due, perform
-each item concurrently outside any transaction, record the results in batches.
+"""The loop of a background worker that leases work (the test runner; the dispatcher has a
+loop of its own, tuned for throughput): claim what is due, perform each item concurrently
+outside any transaction, record the results in batches.
 
 `claim`, `perform` and `record` own their transactions and leases; this loop only keeps up
 to `concurrency` items in flight, so one slow item holds one slot, not the whole batch.

@@ -164,6 +164,6 @@ class TestRunner:
             self.execute,
             self.record,
             concurrency=self.settings.test_runner_concurrency,
-            poll_seconds=self.settings.dispatcher_poll_interval.total_seconds(),
+            poll_seconds=self.settings.test_runner_poll_interval.total_seconds(),
             stop=stop,
         )

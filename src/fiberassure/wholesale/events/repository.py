@@ -1,12 +1,101 @@
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from fiberassure.wholesale.db import UTCDateTime
 from fiberassure.wholesale.events.models import Delivery, DeliveryAttempt, Hub, OutboxEvent
+
+
+class LeasedDelivery(NamedTuple):
+    """A line head the dispatcher has just leased, with what it needs to send it."""
+
+    id: int
+    hub_id: str
+    event_id: str
+    attempts: int
+    # The event as stored, which is the body sent: no JSON decoding and encoding again.
+    payload: str
+    callback: str
+    secret: str
+
+
+class AttemptRecord(NamedTuple):
+    """One attempt, and its delivery's state after it, written while `lease_token` holds."""
+
+    delivery_id: int
+    lease_token: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+
+
+# The attempts arrive as one array per column; the UPDATE applies only where the lease token
+# still matches (it re-checks the row it locks), and only those attempts are inserted.
+_RECORD_ATTEMPTS_POSTGRESQL = text(
+    """
+WITH outcome AS (
+    SELECT * FROM unnest(
+        CAST(:delivery_id AS BIGINT[]),
+        CAST(:lease_token AS VARCHAR[]),
+        CAST(:status AS VARCHAR[]),
+        CAST(:attempts AS INTEGER[]),
+        CAST(:next_attempt_at AS TIMESTAMPTZ[]),
+        CAST(:delivered_at AS TIMESTAMPTZ[]),
+        CAST(:attempted_at AS TIMESTAMPTZ[]),
+        CAST(:status_code AS INTEGER[]),
+        CAST(:latency_ms AS FLOAT8[]),
+        CAST(:error AS VARCHAR[]),
+        CAST(:response_body AS VARCHAR[])
+    ) AS o(
+        delivery_id, lease_token, status, attempts, next_attempt_at, delivered_at,
+        attempted_at, status_code, latency_ms, error, response_body
+    )
+),
+changed AS (
+    UPDATE delivery
+    SET status = outcome.status,
+        attempts = outcome.attempts,
+        last_status_code = outcome.status_code,
+        last_error = outcome.error,
+        next_attempt_at = coalesce(outcome.next_attempt_at, delivery.next_attempt_at),
+        delivered_at = coalesce(outcome.delivered_at, delivery.delivered_at),
+        lease_until = NULL,
+        lease_token = NULL
+    FROM outcome
+    WHERE delivery.id = outcome.delivery_id AND delivery.lease_token = outcome.lease_token
+    RETURNING delivery.id
+)
+INSERT INTO delivery_attempt (
+    delivery_id, attempted_at, status_code, latency_ms, error, response_body
+)
+SELECT outcome.delivery_id, outcome.attempted_at, outcome.status_code, outcome.latency_ms,
+    outcome.error, outcome.response_body
+FROM outcome JOIN changed ON changed.id = outcome.delivery_id
+ORDER BY outcome.delivery_id
+RETURNING delivery_attempt.delivery_id
+"""
+)
 
 
 class OutboxRepository:
@@ -110,58 +199,162 @@ class DeliveryRepository:
     def add(self, delivery: Delivery) -> None:
         self.session.add(delivery)
 
-    async def claim_heads(
-        self, now: datetime, limit: int
-    ) -> list[tuple[Delivery, dict[str, Any], str, str]]:
-        """Unscoped (the dispatcher works for every operator): due deliveries that head their
-        line (no earlier pending delivery of the same resource to the same hub), each with its
-        event payload, callback and secret. Rows are locked; rows another worker is claiming
-        are skipped, not waited for."""
-        earlier = aliased(Delivery)
-        earlier_pending = exists().where(
-            earlier.hub_id == Delivery.hub_id,
-            earlier.resource_key == Delivery.resource_key,
-            earlier.status == "pending",
-            or_(
-                earlier.sequence_number < Delivery.sequence_number,
-                and_(
-                    earlier.sequence_number == Delivery.sequence_number,
-                    earlier.id < Delivery.id,
-                ),
-            ),
+    def _due_heads(self, now: datetime, limit: int) -> Select[int]:
+        """Unscoped (the dispatcher works for every operator): ids of due deliveries that head
+        their line (the first pending delivery of the same resource to the same hub) on an
+        active hub, unleased or with a lapsed lease. Locked;
+        rows another worker is claiming are skipped, not waited for (SQLite, which has one
+        writer at a time, ignores the locking clause)."""
+        line = aliased(Delivery)
+        # A correlated subquery rather than NOT EXISTS: PostgreSQL runs it as an index lookup
+        # on ix_delivery_line per candidate even before the table has statistics, where the
+        # anti-join it plans for NOT EXISTS compared every pending row with every other one.
+        line_head = (
+            select(line.id)
+            .where(
+                line.hub_id == Delivery.hub_id,
+                line.resource_key == Delivery.resource_key,
+                line.status == "pending",
+            )
+            .order_by(line.sequence_number, line.id)
+            .limit(1)
+            .correlate(Delivery)
+            .scalar_subquery()
         )
-        statement = (
-            select(Delivery, OutboxEvent.payload, Hub.callback, Hub.secret)
+        return (
+            select(Delivery.id)
             .join(Hub, Hub.id == Delivery.hub_id)
-            .join(OutboxEvent, OutboxEvent.event_id == Delivery.event_id)
             .where(Hub.status == "active")
             .where(Delivery.status == "pending")
             .where(Delivery.next_attempt_at <= now)
             .where(or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
-            .where(~earlier_pending)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .where(Delivery.id == line_head)
+            # Exactly the order of ix_delivery_due, so the scan stops after `limit` heads;
+            # a tie-break column would make PostgreSQL sort every due row first.
+            .order_by(Delivery.next_attempt_at)
             .limit(limit)
             .with_for_update(of=Delivery, skip_locked=True)
         )
-        rows = (await self.session.execute(statement)).all()
-        return [(row[0], row[1], row[2], row[3]) for row in rows]
 
-    async def still_leased(self, leases: dict[int, str]) -> dict[int, Delivery]:
-        """Unscoped: of the deliveries (id → lease token) the dispatcher holds, those whose
-        lease it still holds, locked, by id."""
-        if not leases:
-            return {}
-        statement = (
-            select(Delivery)
-            .where(Delivery.id.in_(list(leases)))
-            .order_by(Delivery.id)
-            .with_for_update()
+    async def lease_heads(
+        self, now: datetime, lease_until: datetime, lease_token: str, limit: int
+    ) -> list[LeasedDelivery]:
+        """Unscoped (the dispatcher works for every operator): lease up to `limit` due line
+        heads to `lease_token` until `lease_until`, each returned with its event payload,
+        callback and secret. On PostgreSQL one statement; on SQLite an UPDATE … RETURNING and
+        a read of what it leased."""
+        heads = self._due_heads(now, limit).scalar_subquery()
+        leased = (
+            update(Delivery)
+            .where(Delivery.id.in_(heads))
+            .values(lease_until=lease_until, lease_token=lease_token)
+            .returning(Delivery.id, Delivery.hub_id, Delivery.event_id, Delivery.attempts)
         )
-        found = (await self.session.execute(statement)).scalars()
-        return {d.id: d for d in found if d.lease_token == leases[d.id]}
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            claimed = leased.cte("claimed")
+            statement = (
+                select(
+                    claimed.c.id,
+                    claimed.c.hub_id,
+                    claimed.c.event_id,
+                    claimed.c.attempts,
+                    cast(OutboxEvent.payload, Text),
+                    Hub.callback,
+                    Hub.secret,
+                )
+                .join(OutboxEvent, OutboxEvent.event_id == claimed.c.event_id)
+                .join(Hub, Hub.id == claimed.c.hub_id)
+            )
+            rows = (await connection.execute(statement)).all()
+            return [LeasedDelivery(*row) for row in rows]
+        heads_leased = {row[0]: row for row in (await connection.execute(leased)).all()}
+        if not heads_leased:
+            return []
+        details = (
+            select(Delivery.id, cast(OutboxEvent.payload, Text), Hub.callback, Hub.secret)
+            .join(OutboxEvent, OutboxEvent.event_id == Delivery.event_id)
+            .join(Hub, Hub.id == Delivery.hub_id)
+            .where(Delivery.id.in_(list(heads_leased)))
+            .order_by(Delivery.id)
+        )
+        return [
+            LeasedDelivery(*heads_leased[row[0]], row[1], row[2], row[3])
+            for row in (await connection.execute(details)).all()
+        ]
 
-    def add_attempt(self, attempt: DeliveryAttempt) -> None:
-        self.session.add(attempt)
+    async def record_attempts(self, records: list[AttemptRecord]) -> set[int]:
+        """Unscoped: write each attempt and its delivery's new state, ending the lease, for the
+        deliveries whose lease the dispatcher still holds; returns their ids. A `None` next
+        attempt or delivery time keeps the stored one. Batched: one statement on PostgreSQL,
+        three on SQLite."""
+        if not records:
+            return set()
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            columns = {name: [getattr(r, name) for r in records] for name in AttemptRecord._fields}
+            applied = await connection.execute(_RECORD_ATTEMPTS_POSTGRESQL, columns)
+            return set(applied.scalars())
+        held_statement = select(Delivery.id, Delivery.lease_token).where(
+            Delivery.id.in_([r.delivery_id for r in records])
+        )
+        leases = {r.delivery_id: r.lease_token for r in records}
+        held = {
+            row[0]
+            for row in (await connection.execute(held_statement)).all()
+            if row[1] == leases[row[0]]
+        }
+        kept = [r for r in records if r.delivery_id in held]
+        if not kept:
+            return set()
+        change = (
+            update(Delivery)
+            .where(Delivery.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                last_status_code=bindparam("b_status_code"),
+                last_error=bindparam("b_error"),
+                next_attempt_at=func.coalesce(
+                    bindparam("b_next_attempt_at", type_=UTCDateTime), Delivery.next_attempt_at
+                ),
+                delivered_at=func.coalesce(
+                    bindparam("b_delivered_at", type_=UTCDateTime), Delivery.delivered_at
+                ),
+                lease_until=None,
+                lease_token=None,
+            )
+        )
+        await connection.execute(
+            change,
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.status,
+                    "b_attempts": r.attempts,
+                    "b_status_code": r.status_code,
+                    "b_error": r.error,
+                    "b_next_attempt_at": r.next_attempt_at,
+                    "b_delivered_at": r.delivered_at,
+                }
+                for r in kept
+            ],
+        )
+        await connection.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "delivery_id": r.delivery_id,
+                    "attempted_at": r.attempted_at,
+                    "status_code": r.status_code,
+                    "latency_ms": r.latency_ms,
+                    "error": r.error,
+                    "response_body": r.response_body,
+                }
+                for r in kept
+            ],
+        )
+        return held
 
     async def for_hub(
         self, hub_id: str, statuses: Sequence[str], offset: int, limit: int
