@@ -3,6 +3,7 @@
 import typer
 
 from fiberassure.demo.cli import demo
+from fiberassure.retail.cli import app as retail_app
 from fiberassure.wholesale.cli import app as wholesale_app
 
 # Local variables in tracebacks could show secrets: keep tracebacks plain.
@@ -12,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(wholesale_app, name="wholesale")
+app.add_typer(retail_app, name="retail")
 app.command()(demo)
 
 
