@@ -38,12 +38,14 @@ from fiberassure.wholesale.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def settings_of(request: Request) -> Settings:
+# Dependencies are `async def` even without I/O: FastAPI runs a plain `def` in its thread
+# pool, a thread hop per dependency per request.
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def clock_of(request: Request) -> Clock:
+async def clock_of(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
@@ -232,7 +234,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers or {})
         if isinstance(error.__cause__, _BodyTooLarge):
             # A body without Content-Length that grew past the limit while FastAPI read it.
-            limit = settings_of(request).max_body_bytes
+            limit = request.app.state.settings.max_body_bytes
             return tmf_error_response(
                 PayloadTooLarge(f"request bodies are limited to {limit} bytes")
             )

@@ -2,6 +2,7 @@
 the ops API reads as documented, sandbox lines keep their fixed faults, readings are
 deterministic, and a repair on a ticket heals the line."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,16 +11,20 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from fiberassure.wholesale.clock import SettableClock
 from fiberassure.wholesale.db import Database
 from fiberassure.wholesale.diagnostics.specifications import SPECIFICATIONS, diagnose, measures_for
+from fiberassure.wholesale.inventory.repository import ServiceRepository
 from fiberassure.wholesale.inventory.schemas import ServiceRecord
 from fiberassure.wholesale.inventory.service import add_service
-from fiberassure.wholesale.network.adapter import Line
+from fiberassure.wholesale.network.adapter import DownCause, Line, line_of
 from fiberassure.wholesale.network.simulator import (
     EffectiveCondition,
+    Latency,
     LineCondition,
+    SimulatedNetwork,
     kebab,
     simulate_reading,
 )
@@ -50,6 +55,7 @@ NUMERIC = (
     "laserBiasCurrent",
 )
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+WORLD_LINES = ["SRV-A0", "SRV-A1", "SRV-A2", "SRV-B0", "SRV-B1", "SRV-B2"]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -318,6 +324,51 @@ async def test_the_same_line_always_reads_the_same_values(
     assert first["outcome"]["diagnosis"] == second["outcome"]["diagnosis"]
     # Derived from the ONT, not one value for every line.
     assert [value(first, n) for n in NUMERIC] != [value(other, n) for n in NUMERIC]
+
+
+async def test_tests_started_together_share_one_lookup_and_each_reads_its_own_line(
+    http: httpx.AsyncClient,
+    ops: dict[str, str],
+    clean_database: Database,
+    clock: SettableClock,
+) -> None:
+    """The runner starts a batch of tests at once; the simulator looks their lines up in one
+    transaction, not one each, and every test still gets its own line's condition."""
+    await set_condition(http, ops, "SRV-A1", "fibreCut")
+    await set_condition(http, ops, "SRV-B2", "ponOutage")  # the PON 1/1/1/3 of SRV-A2 too
+    async with clean_database.transaction() as session:
+        lines = {
+            line.id: line_of(line)
+            for line in (await ServiceRepository(session).get_many(WORLD_LINES)).values()
+        }
+    network = SimulatedNetwork(clean_database, clock, Latency(timedelta(0), timedelta(0)))
+    transactions: list[object] = []
+
+    def began(connection: object) -> None:
+        transactions.append(connection)
+
+    event.listen(clean_database.engine.sync_engine, "begin", began)
+    try:
+        readings = await asyncio.gather(*(network.read_ont(lines[id_]) for id_ in WORLD_LINES))
+    finally:
+        event.remove(clean_database.engine.sync_engine, "begin", began)
+
+    assert len(transactions) == 1
+    read = dict(zip(WORLD_LINES, readings, strict=True))
+    assert read["SRV-A1"].last_down_cause is DownCause.LOS
+    assert read["SRV-A1"].pon_port_state == "up"
+    for on_the_dark_pon in ("SRV-A2", "SRV-B2"):
+        assert read[on_the_dark_pon].pon_port_state == "down"
+    for healthy in ("SRV-A0", "SRV-B0", "SRV-B1"):
+        assert read[healthy].oper_state == "up"
+        assert read[healthy].pon_port_state == "up"
+    # Each PON port of the test network has one line of each operator.
+    assert {reading.pon_onts_total for reading in readings} == {2}
+
+    # The next batch looks again: a repair between two batches is seen by the second.
+    await set_condition(http, ops, "SRV-A1", "healthy")
+    again = await network.read_ont(lines["SRV-A1"])
+    assert again.oper_state == "up"
 
 
 serials = st.from_regex(r"[A-Z]{4}[0-9A-F]{8}", fullmatch=True)

@@ -158,12 +158,12 @@ class Listener:
         return None
 
 
-def _listener(request: Request) -> Listener:
+async def _listener(request: Request) -> Listener:
     listener: Listener = request.app.state.listener
     return listener
 
 
-def _may_read(request: Request, listener: Annotated[Listener, Depends(_listener)]) -> None:
+async def _may_read(request: Request, listener: Annotated[Listener, Depends(_listener)]) -> None:
     """The read endpoints: a bearer token when one is configured, else loopback clients."""
     token = listener.settings.read_token
     if token:

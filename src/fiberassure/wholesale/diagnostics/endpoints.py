@@ -67,7 +67,7 @@ FILTERS = (
 )
 
 
-def _service(
+async def _service(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> ServiceTestService:
     return ServiceTestService(session, settings, clock.now(), request.app.state.base_url)
@@ -267,7 +267,7 @@ class QuotaLimits(TMFInput):
     per_service_per_hour: Limit = None
 
 
-def _quotas(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> Quotas:
+async def _quotas(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> Quotas:
     return Quotas(session, settings, clock.now())
 
 

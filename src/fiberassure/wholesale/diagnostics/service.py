@@ -102,9 +102,10 @@ class ServiceTestService:
             ServiceTestJob(service_test_id=test.id, due_at=self.now, attempts=0)
         )
         await self._record(test, ServiceTestEventType.CREATE)
-        # Counted last: the operator's daily counter is one row every order of the operator
-        # updates, and its row lock is held until commit, so it is held for as little as
-        # possible. Over a quota, the caller's transaction rolls the test back.
+        # Counted last, after the rows are written: the operator's daily counter is one row
+        # every order of the operator updates, and its row lock is held until commit, so it
+        # is held for as little as possible. Over a quota, the transaction rolls back.
+        await self.session.flush()
         quota = await self.quotas.take(day, hour)
         return test, quota
 
@@ -163,8 +164,10 @@ class ServiceTestService:
     async def _record(
         self, test: ServiceTest, event_type: ServiceTestEventType, field_path: str | None = None
     ) -> None:
+        # No flush per test: the runner writes a batch of tests and their events in one
+        # round trip at commit. Only the lease holder (or the accepting request) writes a
+        # test, so the revision read in this transaction is the row's.
         test.revision += 1
-        await self.session.flush()
         await record_event(
             self.session,
             operator_id=test.operator_id,

@@ -117,7 +117,7 @@ def hub_router(api: str) -> APIRouter:
     router = APIRouter(prefix=HUB_PATHS[api], tags=[f"{tag}: hub"])
     principal_dep = Annotated[Principal, Depends(require_scope(Scope.HUB))]
 
-    def service(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> HubService:
+    async def service(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> HubService:
         return HubService(session, api, _policy(settings), clock.now())
 
     service_dep = Annotated[HubService, Depends(service)]

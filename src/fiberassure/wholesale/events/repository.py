@@ -3,7 +3,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import (
+    Integer,
     Select,
+    String,
     Text,
     bindparam,
     cast,
@@ -192,49 +194,77 @@ class HubRepository:
         await self.session.delete(hub)
 
 
+def _due_heads() -> Select[int]:
+    """Ids of due deliveries that head their line (the first pending delivery of the same
+    resource to the same hub) on an active hub, unleased or with a lapsed lease, at most
+    `:head_limit` of them, at `:now`. Locked; rows another worker is claiming are skipped,
+    not waited for (SQLite, which has one writer at a time, ignores the locking clause)."""
+    now = bindparam("now", type_=UTCDateTime)
+    line = aliased(Delivery)
+    # A correlated subquery rather than NOT EXISTS: PostgreSQL runs it as an index lookup
+    # on ix_delivery_line per candidate even before the table has statistics, where the
+    # anti-join it plans for NOT EXISTS compared every pending row with every other one.
+    line_head = (
+        select(line.id)
+        .where(
+            line.hub_id == Delivery.hub_id,
+            line.resource_key == Delivery.resource_key,
+            line.status == "pending",
+        )
+        .order_by(line.sequence_number, line.id)
+        .limit(1)
+        .correlate(Delivery)
+        .scalar_subquery()
+    )
+    return (
+        select(Delivery.id)
+        .join(Hub, Hub.id == Delivery.hub_id)
+        .where(Hub.status == "active")
+        .where(Delivery.status == "pending")
+        .where(Delivery.next_attempt_at <= now)
+        .where(or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
+        .where(Delivery.id == line_head)
+        # Exactly the order of ix_delivery_due, so the scan stops after `limit` heads;
+        # a tie-break column would make PostgreSQL sort every due row first.
+        .order_by(Delivery.next_attempt_at)
+        .limit(bindparam("head_limit", type_=Integer))
+        .with_for_update(of=Delivery, skip_locked=True)
+    )
+
+
+# Built once: the dispatcher runs them every few milliseconds when busy and every poll when
+# idle, and building the statement cost more CPU than running it.
+_LEASE_HEADS = (
+    update(Delivery)
+    .where(Delivery.id.in_(_due_heads().scalar_subquery()))
+    .values(
+        lease_until=bindparam("lease_until", type_=UTCDateTime),
+        lease_token=bindparam("lease_token", type_=String),
+    )
+    .returning(Delivery.id, Delivery.hub_id, Delivery.event_id, Delivery.attempts)
+)
+_LEASED = _LEASE_HEADS.cte("claimed")
+_LEASE_HEADS_POSTGRESQL = (
+    select(
+        _LEASED.c.id,
+        _LEASED.c.hub_id,
+        _LEASED.c.event_id,
+        _LEASED.c.attempts,
+        cast(OutboxEvent.payload, Text),
+        Hub.callback,
+        Hub.secret,
+    )
+    .join(OutboxEvent, OutboxEvent.event_id == _LEASED.c.event_id)
+    .join(Hub, Hub.id == _LEASED.c.hub_id)
+)
+
+
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     def add(self, delivery: Delivery) -> None:
         self.session.add(delivery)
-
-    def _due_heads(self, now: datetime, limit: int) -> Select[int]:
-        """Unscoped (the dispatcher works for every operator): ids of due deliveries that head
-        their line (the first pending delivery of the same resource to the same hub) on an
-        active hub, unleased or with a lapsed lease. Locked;
-        rows another worker is claiming are skipped, not waited for (SQLite, which has one
-        writer at a time, ignores the locking clause)."""
-        line = aliased(Delivery)
-        # A correlated subquery rather than NOT EXISTS: PostgreSQL runs it as an index lookup
-        # on ix_delivery_line per candidate even before the table has statistics, where the
-        # anti-join it plans for NOT EXISTS compared every pending row with every other one.
-        line_head = (
-            select(line.id)
-            .where(
-                line.hub_id == Delivery.hub_id,
-                line.resource_key == Delivery.resource_key,
-                line.status == "pending",
-            )
-            .order_by(line.sequence_number, line.id)
-            .limit(1)
-            .correlate(Delivery)
-            .scalar_subquery()
-        )
-        return (
-            select(Delivery.id)
-            .join(Hub, Hub.id == Delivery.hub_id)
-            .where(Hub.status == "active")
-            .where(Delivery.status == "pending")
-            .where(Delivery.next_attempt_at <= now)
-            .where(or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
-            .where(Delivery.id == line_head)
-            # Exactly the order of ix_delivery_due, so the scan stops after `limit` heads;
-            # a tie-break column would make PostgreSQL sort every due row first.
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(of=Delivery, skip_locked=True)
-        )
 
     async def lease_heads(
         self, now: datetime, lease_until: datetime, lease_token: str, limit: int
@@ -243,32 +273,18 @@ class DeliveryRepository:
         heads to `lease_token` until `lease_until`, each returned with its event payload,
         callback and secret. On PostgreSQL one statement; on SQLite an UPDATE … RETURNING and
         a read of what it leased."""
-        heads = self._due_heads(now, limit).scalar_subquery()
-        leased = (
-            update(Delivery)
-            .where(Delivery.id.in_(heads))
-            .values(lease_until=lease_until, lease_token=lease_token)
-            .returning(Delivery.id, Delivery.hub_id, Delivery.event_id, Delivery.attempts)
-        )
         connection = await self.session.connection()
+        values: dict[str, object] = {
+            "now": now,
+            "lease_until": lease_until,
+            "lease_token": lease_token,
+            "head_limit": limit,
+        }
         if connection.dialect.name == "postgresql":
-            claimed = leased.cte("claimed")
-            statement = (
-                select(
-                    claimed.c.id,
-                    claimed.c.hub_id,
-                    claimed.c.event_id,
-                    claimed.c.attempts,
-                    cast(OutboxEvent.payload, Text),
-                    Hub.callback,
-                    Hub.secret,
-                )
-                .join(OutboxEvent, OutboxEvent.event_id == claimed.c.event_id)
-                .join(Hub, Hub.id == claimed.c.hub_id)
-            )
-            rows = (await connection.execute(statement)).all()
+            rows = (await connection.execute(_LEASE_HEADS_POSTGRESQL, values)).all()
             return [LeasedDelivery(*row) for row in rows]
-        heads_leased = {row[0]: row for row in (await connection.execute(leased)).all()}
+        leased = await connection.execute(_LEASE_HEADS, values)
+        heads_leased = {row[0]: row for row in leased.all()}
         if not heads_leased:
             return []
         details = (

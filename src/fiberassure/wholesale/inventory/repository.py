@@ -35,14 +35,20 @@ class ServiceRepository:
     def add(self, service: Service) -> None:
         self.session.add(service)
 
-    async def count_on_pon(self, olt_name: str, pon_port: str) -> int:
-        """Unscoped: how many lines share a PON port, whoever sells them."""
+    async def count_on_pons(self, pons: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Unscoped: how many lines share each (OLT, PON port), whoever sells them."""
+        if not pons:
+            return {}
         statement = (
-            select(func.count(Service.id))
-            .where(Service.olt_name == olt_name)
-            .where(Service.pon_port == pon_port)
+            select(Service.olt_name, Service.pon_port, func.count(Service.id))
+            .where(Service.olt_name.in_({olt for olt, _ in pons}))
+            .where(Service.pon_port.in_({port for _, port in pons}))
+            .group_by(Service.olt_name, Service.pon_port)
         )
-        return int((await self.session.execute(statement)).scalar_one())
+        counts = {
+            (olt, port): int(count) for olt, port, count in await self.session.execute(statement)
+        }
+        return {pon: counts.get(pon, 0) for pon in pons}
 
     async def get_many(self, service_ids: Iterable[str]) -> dict[str, Service]:
         """Unscoped: for the test runner, which works for every operator."""

@@ -56,7 +56,9 @@ class LineConditionOut(TMFModel):
     note: str | None = None
 
 
-def _simulator(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> SimulatorService:
+async def _simulator(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> SimulatorService:
     return SimulatorService(session, settings, clock.now())
 
 

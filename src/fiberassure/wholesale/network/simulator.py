@@ -11,6 +11,7 @@ replacing the ONT heals what the ops API set (`heal`); a sandbox line keeps its 
 import asyncio
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -111,10 +112,14 @@ class EffectiveCondition:
 
 
 async def effective_condition(session: AsyncSession, line: Line) -> EffectiveCondition:
-    """The condition a test of `line` finds now. The OLT's condition wins (nothing behind
-    an unreachable OLT can be read), then the PON's, then the line's own, then the sandbox
-    id, else healthy."""
-    found = await ConditionRepository(session).for_targets(targets_of(line))
+    """The condition a test of `line` finds now."""
+    return condition_of(line, await ConditionRepository(session).for_targets(targets_of(line)))
+
+
+def condition_of(line: Line, found: Mapping[str, SimulatedCondition]) -> EffectiveCondition:
+    """Of the conditions `found` (by target), the one `line` has. The OLT's condition wins
+    (nothing behind an unreachable OLT can be read), then the PON's, then the line's own,
+    then the sandbox id, else healthy."""
     for target in targets_of(line):
         row = found.get(target)
         if row is not None and row.condition != LineCondition.HEALTHY:
@@ -325,6 +330,12 @@ def _with_condition(
             raise AssertionError(f"{condition} has no reading")
 
 
+# (the line's condition, how many ONTs share its PON port)
+Situation = tuple[EffectiveCondition, int]
+# Lookups per transaction: three targets each stay far below SQLite's parameter limit.
+LOOKUP_BATCH = 500
+
+
 @dataclass(frozen=True)
 class Latency:
     low: timedelta
@@ -343,13 +354,48 @@ class SimulatedNetwork:
         self.clock = clock
         self.latency = latency
         self.random = random.Random(seed)
+        self._pending: list[tuple[Line, asyncio.Future[Situation]]] | None = None
+        self._lookups: set[asyncio.Task[None]] = set()
+
+    async def _look_up(self, line: Line) -> Situation:
+        """The line's condition and how many ONTs share its PON. The runner starts a batch
+        of tests at once: their lookups are gathered into one transaction (two queries)
+        instead of one each, which would queue a thousand tests on the connection pool."""
+        if self._pending is None or len(self._pending) >= LOOKUP_BATCH:
+            self._pending = []
+            task = asyncio.create_task(self._look_up_pending(self._pending))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+        answer: asyncio.Future[Situation] = asyncio.get_running_loop().create_future()
+        self._pending.append((line, answer))
+        return await answer
+
+    async def _look_up_pending(self, pending: list[tuple[Line, asyncio.Future[Situation]]]) -> None:
+        # Runs after every lookup already started this turn of the event loop has joined.
+        if self._pending is pending:
+            self._pending = None
+        lines = [line for line, _ in pending]
+        try:
+            async with self.database.transaction() as session:
+                found = await ConditionRepository(session).for_targets(
+                    sorted({target for line in lines for target in targets_of(line)})
+                )
+                onts_on_pon = await ServiceRepository(session).count_on_pons(
+                    {(line.olt_name, line.pon_port) for line in lines}
+                )
+        except Exception as error:
+            for _, answer in pending:
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        for line, answer in pending:
+            if not answer.done():  # a test whose adapter timeout fired no longer waits
+                answer.set_result(
+                    (condition_of(line, found), onts_on_pon.get((line.olt_name, line.pon_port), 0))
+                )
 
     async def read_ont(self, line: Line) -> OntReading:
-        async with self.database.transaction() as session:
-            condition = await effective_condition(session, line)
-            pon_onts_total = await ServiceRepository(session).count_on_pon(
-                line.olt_name, line.pon_port
-            )
+        condition, pon_onts_total = await self._look_up(line)
         delay = self.random.uniform(
             self.latency.low.total_seconds(), self.latency.high.total_seconds()
         )

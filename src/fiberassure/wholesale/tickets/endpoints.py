@@ -76,7 +76,7 @@ MERGE_PATCH_BODY: dict[str, Any] = {
 }
 
 
-def _service(
+async def _service(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> TicketService:
     return TicketService(session, settings, clock.now(), request.app.state.base_url)
