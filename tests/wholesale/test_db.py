@@ -1,6 +1,7 @@
 """Database plumbing on both databases: UTC timestamps, the migrated schema, SQLite's pragmas
 and the driver URLs."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,7 +17,14 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 import fiberassure.wholesale.all_models  # noqa: F401  (every table in Base.metadata)
-from fiberassure.wholesale.db import Base, Database, alembic_config, async_url, sync_url
+from fiberassure.wholesale.db import (
+    Base,
+    Database,
+    DatabaseBusy,
+    alembic_config,
+    async_url,
+    sync_url,
+)
 from fiberassure.wholesale.inventory.models import Service
 from fiberassure.wholesale.operators.models import Operator
 from tests.databases import database_url_for, sqlite_database
@@ -183,6 +191,58 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_the_busy_timeout(
             await database.dispose()
 
     assert (journal_mode, foreign_keys, busy_timeout) == ("wal", 1, 7000)
+
+
+async def test_sqlite_transactions_of_one_process_take_the_write_lock_first_come_first_served(
+    tmp_path: Path,
+) -> None:
+    """A producer committing back to back must not starve another writer of the process
+    (the dispatcher behind the API): it gets in after the producer's current transaction."""
+    with sqlite_database(tmp_path) as url:
+        database = Database(url)
+        commits: list[str] = []
+        waiting = asyncio.Event()
+
+        async def producer() -> None:
+            for number in range(50):
+                async with database.transaction() as session:
+                    await session.execute(text("SELECT 1"))
+                    if number == 5:
+                        waiting.set()  # the other writer asks for its turn now
+                    await asyncio.sleep(0.002)  # a transaction that awaits, as requests do
+                commits.append("producer")
+
+        async def other_writer() -> None:
+            await waiting.wait()
+            async with database.transaction() as session:
+                await session.execute(text("SELECT 1"))
+            commits.append("other")
+
+        try:
+            await asyncio.gather(producer(), other_writer())
+        finally:
+            await database.dispose()
+
+    assert commits.index("other") <= 7
+
+
+async def test_a_sqlite_transaction_that_never_gets_its_turn_fails_after_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    with sqlite_database(tmp_path) as url:
+        database = Database(url, busy_timeout_seconds=0.2)
+        try:
+            async with database.transaction():
+                with pytest.raises(DatabaseBusy):
+                    # Another task of the process while this one holds the lock.
+                    await asyncio.create_task(_open_transaction(database))
+        finally:
+            await database.dispose()
+
+
+async def _open_transaction(database: Database) -> None:
+    async with database.transaction() as session:
+        await session.execute(text("SELECT 1"))
 
 
 @pytest.mark.parametrize(

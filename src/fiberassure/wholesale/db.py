@@ -1,8 +1,9 @@
 """Database plumbing: engines for SQLite (embedded default) and PostgreSQL, the UTC column
 type, the declarative base, and migrations (the schema exists only through Alembic)."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,10 @@ def configure_sqlite(engine: Any, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class DatabaseBusy(Exception):
+    """SQLite: this process's other transactions held the database past the busy timeout."""
+
+
 class Database:
     """The async engine and session factory of one process."""
 
@@ -124,12 +129,44 @@ class Database:
         if self.is_sqlite:
             configure_sqlite(self.engine.sync_engine, int(busy_timeout_seconds * 1000))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.busy_timeout_seconds = busy_timeout_seconds
+        self._writer_turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One short unit of work that commits on success and rolls back on any error."""
-        async with self.sessions() as session, session.begin():
+        async with self._turn_to_write(), self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _turn_to_write(self) -> AsyncIterator[None]:
+        """On SQLite, the transactions of this process take the write lock in turn.
+
+        SQLite has one writer at a time and every transaction here begins with the write
+        lock. Without a queue the waiters poll the lock with growing sleeps and miss it when
+        it is free only between two commits, so a busy producer (the API) starved the
+        dispatcher for seconds. In turn, waiting is first come, first served. The wait is
+        bounded by the busy timeout, as SQLite's own would be; PostgreSQL needs none of it.
+        """
+        if not self.is_sqlite:
+            async with nullcontext():
+                yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._writer_turn is None or self._writer_turn[0] is not loop:
+            self._writer_turn = (loop, asyncio.Lock())
+        turn = self._writer_turn[1]
+        try:
+            async with asyncio.timeout(self.busy_timeout_seconds):
+                await turn.acquire()
+        except TimeoutError:
+            raise DatabaseBusy(
+                f"no turn to write to the database within {self.busy_timeout_seconds:g} s"
+            ) from None
+        try:
+            yield
+        finally:
+            turn.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -30,7 +30,7 @@ from fiberassure.tmf.errors import (
     UnsupportedMediaType,
 )
 from fiberassure.wholesale.clock import Clock
-from fiberassure.wholesale.db import Database
+from fiberassure.wholesale.db import Database, DatabaseBusy
 from fiberassure.wholesale.operators.schemas import Scope as ApiScope
 from fiberassure.wholesale.operators.service import Principal, principal_from_token
 from fiberassure.wholesale.settings import Settings
@@ -57,7 +57,7 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     response is sent: a client never sees 201 for a write that then fails to commit.
     """
     database: Database = request.app.state.database
-    async with database.sessions() as session, session.begin():
+    async with database.transaction() as session:
         yield session
 
 
@@ -263,7 +263,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_database_error(_request: Request, error: Exception) -> JSONResponse:
         log.error("database error", error=str(error).splitlines()[0])
-        if isinstance(error, OperationalError):
+        if isinstance(error, OperationalError | DatabaseBusy):
             busy = InternalError(
                 "the database is busy; retry shortly", headers={"Retry-After": "1"}
             )
@@ -280,4 +280,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(DatabaseBusy, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -5,11 +5,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from fiberassure.wholesale.clock import SettableClock
 from fiberassure.wholesale.db import Database
+from fiberassure.wholesale.events import service as events_service
 from fiberassure.wholesale.events.dispatcher import Dispatcher
 from fiberassure.wholesale.events.models import Delivery
 from fiberassure.wholesale.events.signing import sign
@@ -303,6 +305,29 @@ async def test_redeliver_a_time_range_sends_those_events_again(
 
     again = listener.on("replay")[2:]
     assert [r.event["event"]["troubleTicket"]["id"] for r in again] == [early["id"]]
+
+
+async def test_redelivering_a_period_with_too_many_events_is_refused_and_queues_nothing(
+    http: httpx.AsyncClient,
+    retail_a: dict[str, str],
+    world: World,
+    listener: RecordingListener,
+    dispatcher: Dispatcher,
+    clock: SettableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events_service, "MAX_REDELIVERY_EVENTS", 1)
+    hub = await subscribe(http, retail_a, listener.url("flood"))
+    await create_ticket(http, retail_a, world.a.services[0])
+    await create_ticket(http, retail_a, world.a.services[1])
+    await drain(dispatcher, clock)
+
+    period = {"from": "2026-11-28T00:00:00Z", "to": "2026-11-29T00:00:00Z"}
+    replay = await http.post(f"{HUBS}/{hub['id']}/redeliver", json=period, headers=retail_a)
+    assert replay.status_code == 400, replay.text
+    assert "shorter periods" in replay.json()["message"]
+    await drain(dispatcher, clock)
+    assert len(listener.on("flood")) == 2
 
 
 async def test_gone_disables_the_hub(

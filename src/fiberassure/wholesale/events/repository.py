@@ -128,14 +128,15 @@ class OutboxRepository:
         return list((await self.session.execute(statement)).scalars())
 
     async def in_period(
-        self, operator_id: str, resource_type: str, start: datetime, end: datetime
+        self, operator_id: str, resource_type: str, start: datetime, end: datetime, limit: int
     ) -> list[OutboxEvent]:
         statement = self._scoped(
             select(OutboxEvent)
             .where(OutboxEvent.resource_type == resource_type)
             .where(OutboxEvent.event_time >= start)
             .where(OutboxEvent.event_time < end)
-            .order_by(OutboxEvent.position),
+            .order_by(OutboxEvent.position)
+            .limit(limit),
             operator_id,
         )
         return list((await self.session.execute(statement)).scalars())

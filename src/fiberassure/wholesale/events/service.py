@@ -25,6 +25,9 @@ from fiberassure.wholesale.events.subscriptions import parse_query
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
+MAX_REDELIVERY_EVENTS = 10_000
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -191,9 +194,17 @@ class HubService:
             raise InvalidRequest("'to' must be after 'from'")
         if hub.status != "active":
             raise Conflict(f"hub {hub.id} is {hub.status}: {hub.status_reason}")
+        # One request writes at most this many deliveries in its transaction: a period of
+        # years would otherwise hold the database and the hub's line for minutes.
+        most = MAX_REDELIVERY_EVENTS
         events = await OutboxRepository(self.session).in_period(
-            hub.operator_id, hub.api, start, end
+            hub.operator_id, hub.api, start, end, limit=most + 1
         )
+        if len(events) > most:
+            raise InvalidRequest(
+                f"the period holds more than {most} events; redeliver it in shorter periods",
+                details={"field": "to", "limit": most},
+            )
         wanted = parse_query(hub.query, hub.api)
         created = 0
         for event in events:
