@@ -3,7 +3,7 @@ type, the declarative base, and migrations (the schema exists only through Alemb
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,8 +149,7 @@ class Database:
         bounded by the busy timeout, as SQLite's own would be; PostgreSQL needs none of it.
         """
         if not self.is_sqlite:
-            async with nullcontext():
-                yield
+            yield
             return
         loop = asyncio.get_running_loop()
         if self._writer_turn is None or self._writer_turn[0] is not loop:
